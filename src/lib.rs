@@ -1,0 +1,50 @@
+//! # fulfillkit
+//!
+//! Connects a CRM or shop backend to fulfillment companies (3PLs): a confirmed order is
+//! exported to the right fulfillment account within seconds, kept in sync when an operator
+//! edits it, tracked until delivery, and the 3PL's stock and address directory are at hand.
+//!
+//! The crate is organised in layers, each depending only on those below it:
+//!
+//! - [`model`]: plain data ([`Order`](model::Order), [`Waybill`](model::Waybill) and
+//!   [`WaybillForm`](model::WaybillForm), [`DeliveryStatus`](model::DeliveryStatus) with its
+//!   normalized [`StatusCode`](model::StatusCode), stock levels, order exceptions);
+//! - [`provider`]: the [`FulfillmentProvider`](provider::FulfillmentProvider) trait every 3PL
+//!   adapter implements, and `MockProvider` (feature `mock`) for tests;
+//! - [`testkit`] (feature `mock`): a conformance suite any provider can run against itself;
+//! - [`error`]: one [`Error`] whose variants say what a caller can do about it.
+//!
+//! ## Example
+//!
+//! Validate an order, export it, and follow it to delivery (with the bundled mock provider):
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> fulfillkit::Result<()> {
+//! use fulfillkit::model::{StatusCode, Waybill};
+//! use fulfillkit::provider::{FulfillmentProvider, mock::MockProvider};
+//!
+//! let provider = MockProvider::new();
+//! let order = fulfillkit::testkit::sample_order("SO-1001");
+//! order.validate()?;
+//!
+//! let shipment = provider.create_order(&order, &Waybill::new()).await?;
+//! provider.advance(&order.id, StatusCode::InTransit)?;
+//! provider.advance(&order.id, StatusCode::Delivered)?;
+//!
+//! let updates = provider.track(&[shipment.reference.clone()]).await?;
+//! let current = updates[0].statuses().last().expect("a status");
+//! assert_eq!(current.code, StatusCode::Delivered);
+//! assert_eq!(current.original, "Delivered");
+//! # Ok(()) }
+//! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod error;
+pub mod model;
+pub mod provider;
+#[cfg(any(test, feature = "mock"))]
+pub mod testkit;
+
+pub use error::{Error, Result};

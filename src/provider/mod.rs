@@ -1,0 +1,281 @@
+//! The [`FulfillmentProvider`] trait every fulfillment company's adapter implements, and the
+//! adapters that ship with the crate.
+//!
+//! A provider adapter speaks one company's protocol and nothing else: it knows no routing,
+//! stores or events (those live in the orchestrator). It is used as
+//! `Arc<dyn FulfillmentProvider>`.
+//!
+//! The required surface is small: [`FulfillmentProvider::kind`],
+//! [`capabilities`](FulfillmentProvider::capabilities),
+//! [`create_order`](FulfillmentProvider::create_order) and [`track`](FulfillmentProvider::track).
+//! The other operations default to [`Error::Unsupported`]; an adapter that implements one also
+//! says so in its [`Capabilities`].
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Operation, Result};
+use crate::model::{
+    AddressOption, AddressQuery, Order, Shipment, ShipmentRef, Sku, StockLevel, TrackingUpdate,
+    Waybill, WaybillForm,
+};
+
+#[cfg(any(test, feature = "mock"))]
+pub mod mock;
+
+/// What a provider can do, so callers (and the conformance testkit) need not try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// `update_order` is supported.
+    pub update: bool,
+    /// `cancel_order` is supported.
+    pub cancel: bool,
+    /// `stock` is supported.
+    pub stock: bool,
+    /// `search_addresses` is supported.
+    pub address_directory: bool,
+    /// The provider can push tracking updates (webhooks) to the host.
+    pub push_tracking: bool,
+    /// Most shipments the provider accepts in one tracking request.
+    pub max_track_batch: usize,
+    /// Most skus the provider accepts in one stock request.
+    pub max_stock_batch: usize,
+}
+
+impl Capabilities {
+    /// Only create and track, with the given batch limits (each at least 1).
+    pub fn new(max_track_batch: usize, max_stock_batch: usize) -> Self {
+        Self {
+            update: false,
+            cancel: false,
+            stock: false,
+            address_directory: false,
+            push_tracking: false,
+            max_track_batch: max_track_batch.max(1),
+            max_stock_batch: max_stock_batch.max(1),
+        }
+    }
+
+    /// Every operation, with the given batch limits.
+    pub fn all(max_track_batch: usize, max_stock_batch: usize) -> Self {
+        Self::new(max_track_batch, max_stock_batch)
+            .with_update(true)
+            .with_cancel(true)
+            .with_stock(true)
+            .with_address_directory(true)
+    }
+
+    /// Sets [`Capabilities::update`].
+    pub fn with_update(mut self, yes: bool) -> Self {
+        self.update = yes;
+        self
+    }
+
+    /// Sets [`Capabilities::cancel`].
+    pub fn with_cancel(mut self, yes: bool) -> Self {
+        self.cancel = yes;
+        self
+    }
+
+    /// Sets [`Capabilities::stock`].
+    pub fn with_stock(mut self, yes: bool) -> Self {
+        self.stock = yes;
+        self
+    }
+
+    /// Sets [`Capabilities::address_directory`].
+    pub fn with_address_directory(mut self, yes: bool) -> Self {
+        self.address_directory = yes;
+        self
+    }
+
+    /// Sets [`Capabilities::push_tracking`].
+    pub fn with_push_tracking(mut self, yes: bool) -> Self {
+        self.push_tracking = yes;
+        self
+    }
+
+    /// Whether `operation` is supported.
+    pub fn supports(&self, operation: Operation) -> bool {
+        match operation {
+            Operation::Create | Operation::Track => true,
+            Operation::Update => self.update,
+            Operation::Cancel => self.cancel,
+            Operation::Stock => self.stock,
+            Operation::SearchAddresses => self.address_directory,
+        }
+    }
+}
+
+/// The result of an update the provider answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum UpdateOutcome {
+    /// The provider changed the order.
+    Applied,
+    /// The provider already had these values.
+    NoChange,
+    /// The provider can no longer change the order.
+    TooLate {
+        /// The provider's state, in its words.
+        state: String,
+    },
+}
+
+/// The result of a cancel the provider answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CancelOutcome {
+    /// The order is cancelled at the provider (also when it already was).
+    Cancelled,
+    /// The provider can no longer cancel the order.
+    TooLate {
+        /// The provider's state, in its words.
+        state: String,
+    },
+}
+
+/// One fulfillment company's API, as fulfillkit uses it.
+///
+/// Implementations must be cheap to share (`Arc<dyn FulfillmentProvider>`) and safe to call
+/// concurrently. Every method that talks to the provider is async and returns the crate's
+/// [`Error`]; an operation the provider lacks returns [`Error::Unsupported`] and is declared in
+/// [`Capabilities`].
+///
+/// # Examples
+///
+/// A minimal provider needs four methods:
+///
+/// ```
+/// use async_trait::async_trait;
+/// use chrono::Utc;
+/// use fulfillkit::model::{Order, Shipment, ShipmentRef, StatusCode, TrackingUpdate, Waybill};
+/// use fulfillkit::model::DeliveryStatus;
+/// use fulfillkit::provider::{Capabilities, FulfillmentProvider};
+/// use fulfillkit::Result;
+///
+/// #[derive(Debug)]
+/// struct Pigeon;
+///
+/// #[async_trait]
+/// impl FulfillmentProvider for Pigeon {
+///     fn kind(&self) -> &str { "pigeon" }
+///     fn capabilities(&self) -> Capabilities { Capabilities::new(1, 1) }
+///     async fn create_order(&self, order: &Order, _: &Waybill) -> Result<Shipment> {
+///         // Idempotent: the reference is derived from the order id.
+///         let reference = ShipmentRef::new(order.id.clone(), format!("P-{}", order.id));
+///         Ok(Shipment { reference, tracking_number: None, status: None })
+///     }
+///     async fn track(&self, shipments: &[ShipmentRef]) -> Result<Vec<TrackingUpdate>> {
+///         Ok(shipments.iter().map(|s| TrackingUpdate::Statuses {
+///             shipment: s.clone(),
+///             statuses: vec![DeliveryStatus::new(StatusCode::InTransit, "flying", Utc::now())],
+///         }).collect())
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait FulfillmentProvider: Debug + Send + Sync + 'static {
+    /// The provider kind, e.g. `wapi`; the same for every instance of one adapter.
+    fn kind(&self) -> &str;
+
+    /// What this provider supports.
+    fn capabilities(&self) -> Capabilities;
+
+    /// The provider-specific waybill fields. Empty by default.
+    fn waybill_form(&self) -> WaybillForm {
+        WaybillForm::default()
+    }
+
+    /// Creates the order at the provider.
+    ///
+    /// Idempotent on the order id: a repeated call for the same order returns the same
+    /// shipment and never creates a second one.
+    async fn create_order(&self, order: &Order, waybill: &Waybill) -> Result<Shipment>;
+
+    /// Replaces the provider's copy of the order with `order` and `waybill`.
+    async fn update_order(
+        &self,
+        shipment: &ShipmentRef,
+        order: &Order,
+        waybill: &Waybill,
+    ) -> Result<UpdateOutcome> {
+        let _ = (shipment, order, waybill);
+        Err(Error::unsupported(Operation::Update, self.kind()))
+    }
+
+    /// Cancels the order at the provider.
+    async fn cancel_order(&self, shipment: &ShipmentRef) -> Result<CancelOutcome> {
+        let _ = shipment;
+        Err(Error::unsupported(Operation::Cancel, self.kind()))
+    }
+
+    /// The statuses of `shipments`, one update per shipment the provider answered about.
+    ///
+    /// Adapters split a longer slice into requests of at most
+    /// [`Capabilities::max_track_batch`]. A shipment the provider does not know is reported as
+    /// [`TrackingUpdate::NotFound`], not as an error for the whole batch; a shipment missing
+    /// from the answer means "no news".
+    async fn track(&self, shipments: &[ShipmentRef]) -> Result<Vec<TrackingUpdate>>;
+
+    /// Stock of `skus` (all skus if empty).
+    async fn stock(&self, skus: &[Sku]) -> Result<Vec<StockLevel>> {
+        let _ = skus;
+        Err(Error::unsupported(Operation::Stock, self.kind()))
+    }
+
+    /// Searches the provider's address / pickup-point directory.
+    async fn search_addresses(&self, query: &AddressQuery) -> Result<Vec<AddressOption>> {
+        let _ = query;
+        Err(Error::unsupported(Operation::SearchAddresses, self.kind()))
+    }
+}
+
+/// Forwards every method, so `Arc<P>` and `Box<P>` (including `Arc<dyn FulfillmentProvider>`)
+/// can be used wherever a provider is expected.
+macro_rules! forward_provider {
+    ($ptr:ident) => {
+        #[async_trait]
+        impl<P: FulfillmentProvider + ?Sized> FulfillmentProvider for $ptr<P> {
+            fn kind(&self) -> &str {
+                (**self).kind()
+            }
+            fn capabilities(&self) -> Capabilities {
+                (**self).capabilities()
+            }
+            fn waybill_form(&self) -> WaybillForm {
+                (**self).waybill_form()
+            }
+            async fn create_order(&self, order: &Order, waybill: &Waybill) -> Result<Shipment> {
+                (**self).create_order(order, waybill).await
+            }
+            async fn update_order(
+                &self,
+                shipment: &ShipmentRef,
+                order: &Order,
+                waybill: &Waybill,
+            ) -> Result<UpdateOutcome> {
+                (**self).update_order(shipment, order, waybill).await
+            }
+            async fn cancel_order(&self, shipment: &ShipmentRef) -> Result<CancelOutcome> {
+                (**self).cancel_order(shipment).await
+            }
+            async fn track(&self, shipments: &[ShipmentRef]) -> Result<Vec<TrackingUpdate>> {
+                (**self).track(shipments).await
+            }
+            async fn stock(&self, skus: &[Sku]) -> Result<Vec<StockLevel>> {
+                (**self).stock(skus).await
+            }
+            async fn search_addresses(&self, query: &AddressQuery) -> Result<Vec<AddressOption>> {
+                (**self).search_addresses(query).await
+            }
+        }
+    };
+}
+
+forward_provider!(Arc);
+forward_provider!(Box);
