@@ -48,3 +48,8 @@ pub mod provider;
 pub mod testkit;
 
 pub use error::{Error, Result};
+
+// The README's examples are compiled and run as doctests, so they cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
