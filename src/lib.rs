@@ -11,6 +11,8 @@
 //!   normalized [`StatusCode`](model::StatusCode), stock levels, order exceptions);
 //! - [`provider`]: the [`FulfillmentProvider`](provider::FulfillmentProvider) trait every 3PL
 //!   adapter implements, and `MockProvider` (feature `mock`) for tests;
+//! - [`http`]: the one HTTP client the bundled providers share (retries, rate limit, body
+//!   caps, secret redaction);
 //! - [`testkit`] (feature `mock`): a conformance suite any provider can run against itself;
 //! - [`error`]: one [`Error`] whose variants say what a caller can do about it.
 //!
@@ -42,6 +44,7 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod http;
 pub mod model;
 pub mod provider;
 #[cfg(any(test, feature = "mock"))]

@@ -25,6 +25,8 @@ use crate::model::{
 
 #[cfg(any(test, feature = "mock"))]
 pub mod mock;
+#[cfg(feature = "wapi")]
+pub mod wapi;
 
 /// What a provider can do, so callers (and the conformance testkit) need not try.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

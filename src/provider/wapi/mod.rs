@@ -1,0 +1,386 @@
+//! The Wapi provider: Wapi's documented "Warehouse API" (`warehouse-api*.azurewebsites.net`)
+//! over the shared [`http`](crate::http) client.
+//!
+//! Files: `builder.rs` (configuration), `client.rs` (signing, auth headers, HTTP status →
+//! error), `wire.rs` (JSON shapes and their mapping to the model), `status.rs` (the status
+//! table and which states still allow changes). This file holds the
+//! [`FulfillmentProvider`] implementation.
+//!
+//! Assumptions the protocol document marks `[assumed]` and this adapter follows:
+//! - a create is retried with the identical signed bytes after a timeout (Wapi refuses a
+//!   duplicate `orderNumber`); a refused duplicate is [`Error::Conflict`] for an operator,
+//!   since the WH number cannot be looked up through the API;
+//! - within one process, a repeated create of an order this instance created returns the
+//!   remembered shipment without calling Wapi (so `create_order` is idempotent here);
+//! - update and cancel answer `TooLate` without a call when the last status this instance saw
+//!   is past editing; otherwise the real call is made and Wapi's reply wins;
+//! - tracking uses `getDetailedOrderStatus` (timestamps), in batches of 50; history
+//!   timestamps are UTC unless an offset is configured;
+//! - stock uses `getProductRemainderV2`, one call per request filtered locally;
+//! - no pickup-point directory exists at Wapi: `search_addresses` is `Unsupported` unless the
+//!   simulator-only endpoint is enabled explicitly.
+
+mod builder;
+mod client;
+mod status;
+mod wire;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::Utc;
+
+pub use builder::{DEFAULT_RATE_LIMIT, DEFAULT_TRACK_BATCH, PRODUCTION_URL, TEST_URL, WapiBuilder};
+
+use self::client::{WapiClient, endpoint, error_for};
+use self::status::{Editability, cancel_editability, update_editability};
+use crate::error::{Error, Operation, Result};
+use crate::model::{
+    AddressOption, AddressQuery, Order, Shipment, ShipmentRef, Sku, StatusTable, StockLevel,
+    TrackingUpdate, Waybill, WaybillForm,
+};
+use crate::provider::{CancelOutcome, Capabilities, FulfillmentProvider, UpdateOutcome};
+
+/// Most entries kept in each of the in-process memories (created shipments, last statuses).
+const MEMORY_CAP: usize = 100_000;
+
+/// Instance settings other than transport, fixed at build.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) warehouse: Option<(String, bool)>,
+    pub(crate) courier_services: Vec<String>,
+    pub(crate) stock_country: Option<String>,
+    pub(crate) max_track_batch: usize,
+    pub(crate) utc_offset_secs: i32,
+    pub(crate) cancel_after_assignment: bool,
+    pub(crate) pickup_points: bool,
+}
+
+/// A bounded insertion-ordered map: the oldest entry goes when the cap is reached.
+#[derive(Debug)]
+struct Memory<V> {
+    map: HashMap<String, V>,
+    order: VecDeque<String>,
+}
+
+impl<V> Default for Memory<V> {
+    fn default() -> Self {
+        Self {
+            map: HashMap::new(),
+            order: VecDeque::new(),
+        }
+    }
+}
+
+impl<V: Clone> Memory<V> {
+    fn get(&self, key: &str) -> Option<V> {
+        self.map.get(key).cloned()
+    }
+
+    fn put(&mut self, key: String, value: V) {
+        if self.map.insert(key.clone(), value).is_none() {
+            self.order.push_back(key);
+            if self.order.len() > MEMORY_CAP {
+                if let Some(old) = self.order.pop_front() {
+                    self.map.remove(&old);
+                }
+            }
+        }
+    }
+}
+
+/// One Wapi account as a [`FulfillmentProvider`]; build it with [`WapiBuilder`].
+#[derive(Debug)]
+pub struct WapiProvider {
+    client: WapiClient,
+    settings: Settings,
+    defaults: wire::WireDefaults,
+    table: StatusTable,
+    form: WaybillForm,
+    /// Order id → shipment this instance created.
+    created: Mutex<Memory<Shipment>>,
+    /// WH number → the last raw status seen.
+    last_status: Mutex<Memory<String>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl WapiProvider {
+    pub(crate) fn new(client: WapiClient, settings: Settings) -> Self {
+        let defaults = wire::WireDefaults {
+            warehouse: settings.warehouse.clone(),
+            // No implicit courier: an Inpost Packomat order must carry none (protocol doc §4),
+            // so the service comes from the waybill (or the instance's waybill defaults).
+            courier_service: None,
+        };
+        Self {
+            form: wire::waybill_form(&settings.courier_services),
+            client,
+            defaults,
+            table: status::status_table(),
+            settings,
+            created: Mutex::default(),
+            last_status: Mutex::default(),
+        }
+    }
+
+    /// The status table this instance maps raw statuses with.
+    pub fn status_table(&self) -> &StatusTable {
+        &self.table
+    }
+
+    /// Reads the current raw status of one WH number via `POST /tracking`.
+    async fn current_raw_status(&self, wh_number: &str) -> Result<Option<String>> {
+        const PATH: &[&str] = &["tracking"];
+        let request = wire::TrackingRequest {
+            tracking_numbers: vec![wh_number.to_owned()],
+        };
+        let response = self.client.post_ok(PATH, &request, true).await?;
+        let parsed: wire::TrackingResponse =
+            self.client.http().decode(&endpoint(PATH), &response.body)?;
+        let raw = parsed
+            .statuses
+            .into_iter()
+            .find(|s| s.tracking_number == wh_number)
+            .map(|s| s.delivery_status);
+        if let Some(raw) = &raw {
+            lock(&self.last_status).put(wh_number.to_owned(), raw.clone());
+        }
+        Ok(raw)
+    }
+
+    fn known_status(&self, wh_number: &str) -> Option<String> {
+        lock(&self.last_status).get(wh_number)
+    }
+
+    async fn track_batch(&self, batch: &[ShipmentRef]) -> Result<Vec<TrackingUpdate>> {
+        const PATH: &[&str] = &["tracking", "getDetailedOrderStatus"];
+        let request = wire::TrackingRequest {
+            tracking_numbers: batch.iter().map(|s| s.provider_ref.clone()).collect(),
+        };
+        let response = self.client.post_ok(PATH, &request, true).await?;
+        let details: Vec<wire::DetailedStatus> =
+            self.client.http().decode(&endpoint(PATH), &response.body)?;
+        let now = Utc::now();
+        let mut updates = Vec::with_capacity(details.len());
+        for detail in &details {
+            // A number we did not ask for is ignored; one we asked for but missing is "no news".
+            let Some(shipment) = batch
+                .iter()
+                .find(|s| s.provider_ref == detail.tracking_number)
+            else {
+                continue;
+            };
+            let statuses =
+                wire::map_detailed(detail, &self.table, self.settings.utc_offset_secs, now)?;
+            lock(&self.last_status).put(
+                detail.tracking_number.clone(),
+                detail.delivery_status.clone(),
+            );
+            updates.push(TrackingUpdate::Statuses {
+                shipment: shipment.clone(),
+                statuses,
+            });
+        }
+        Ok(updates)
+    }
+}
+
+#[async_trait]
+impl FulfillmentProvider for WapiProvider {
+    fn kind(&self) -> &str {
+        "wapi"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new(self.settings.max_track_batch, 1_000)
+            .with_update(true)
+            .with_cancel(true)
+            .with_stock(true)
+            .with_address_directory(self.settings.pickup_points)
+    }
+
+    fn waybill_form(&self) -> WaybillForm {
+        self.form.clone()
+    }
+
+    async fn create_order(&self, order: &Order, waybill: &Waybill) -> Result<Shipment> {
+        if let Some(existing) = lock(&self.created).get(order.id.as_str()) {
+            return Ok(existing);
+        }
+        order.validate()?;
+        self.form.validate(waybill)?;
+        const PATH: &[&str] = &["outbounds"];
+        let body = wire::create_body(order, waybill, &self.defaults)?;
+        // Wapi refuses a second `orderNumber`, so re-sending the same bytes after a timeout
+        // cannot create a second order.
+        let response = self.client.post(PATH, &body, true).await?;
+        if !response.is_success() {
+            let error = error_for(self.client.http(), &endpoint(PATH), &response);
+            return Err(match error {
+                Error::Validation { fields, .. } if looks_like_duplicate(&fields) => {
+                    Error::Conflict {
+                        message: format!(
+                            "order {} already exists at wapi and its WH number cannot be \
+                             looked up through the API: an operator must attach it",
+                            order.id
+                        ),
+                    }
+                }
+                other => other,
+            });
+        }
+        let created: wire::CreatedResponse =
+            self.client.http().decode(&endpoint(PATH), &response.body)?;
+        if created.tracking_number.trim().is_empty() {
+            return Err(Error::protocol(format!(
+                "wapi created order {} without a WH number",
+                order.id
+            )));
+        }
+        let shipment = Shipment {
+            reference: ShipmentRef::new(order.id.clone(), created.tracking_number.clone()),
+            tracking_number: Some(created.tracking_number),
+            status: None,
+        };
+        lock(&self.created).put(order.id.as_str().to_owned(), shipment.clone());
+        Ok(shipment)
+    }
+
+    async fn update_order(
+        &self,
+        shipment: &ShipmentRef,
+        order: &Order,
+        waybill: &Waybill,
+    ) -> Result<UpdateOutcome> {
+        if let Some(raw) = self.known_status(&shipment.provider_ref) {
+            if update_editability(&raw) == Editability::TooLate {
+                return Ok(UpdateOutcome::TooLate { state: raw });
+            }
+        }
+        order.validate()?;
+        self.form.validate(waybill)?;
+        const PATH: &[&str] = &["outbounds", "UpdateOrder"];
+        let body = wire::UpdateOrderBody {
+            order: wire::create_body(order, waybill, &self.defaults)?,
+            tracking_number: shipment.provider_ref.clone(),
+        };
+        // A full replacement: repeating it is harmless.
+        let response = self.client.post(PATH, &body, true).await?;
+        if response.is_success() {
+            // The 200 body is not valid JSON in the docs; any 200 means updated.
+            return Ok(UpdateOutcome::Applied);
+        }
+        let text = wire::error_text(&response.body);
+        match wire::classify_update_refusal(&text) {
+            Some(wire::UpdateRefusal::NoChanges) => Ok(UpdateOutcome::NoChange),
+            Some(wire::UpdateRefusal::CriticalIncident) => Ok(UpdateOutcome::TooLate {
+                state: "critical incident".into(),
+            }),
+            Some(wire::UpdateRefusal::CannotBeEdited) => {
+                let state = self
+                    .current_raw_status(&shipment.provider_ref)
+                    .await
+                    .ok()
+                    .flatten()
+                    .unwrap_or_else(|| "cannot be edited".into());
+                Ok(UpdateOutcome::TooLate { state })
+            }
+            None => Err(error_for(self.client.http(), &endpoint(PATH), &response)),
+        }
+    }
+
+    async fn cancel_order(&self, shipment: &ShipmentRef) -> Result<CancelOutcome> {
+        if let Some(raw) = self.known_status(&shipment.provider_ref) {
+            if cancel_editability(&raw, self.settings.cancel_after_assignment)
+                == Editability::TooLate
+            {
+                return Ok(CancelOutcome::TooLate { state: raw });
+            }
+        }
+        const PATH: &[&str] = &["outbounds", "cancelOrder"];
+        let body = wire::CancelOrderBody {
+            tracking_number: shipment.provider_ref.clone(),
+            order_number: shipment.order_id.as_str().to_owned(),
+            source_order_id: String::new(),
+            comment: String::new(),
+        };
+        let response = self.client.post(PATH, &body, true).await?;
+        if response.is_success() {
+            return Ok(CancelOutcome::Cancelled);
+        }
+        // Credentials, throttling and server faults are errors as such; any other refusal is
+        // judged by the order's real state (protocol doc §6).
+        if matches!(response.status, 401 | 404 | 408 | 429) || response.status >= 500 {
+            return Err(error_for(self.client.http(), &endpoint(PATH), &response));
+        }
+        let refusal = error_for(self.client.http(), &endpoint(PATH), &response);
+        match self.current_raw_status(&shipment.provider_ref).await? {
+            Some(raw) if status::is_cancelled_raw(&raw) => Ok(CancelOutcome::Cancelled),
+            Some(raw) if status::is_pending_raw(&raw) => Err(refusal),
+            Some(raw) => Ok(CancelOutcome::TooLate { state: raw }),
+            None => Err(Error::NotFound {
+                what: format!(
+                    "wapi order {} ({})",
+                    shipment.provider_ref, shipment.order_id
+                ),
+            }),
+        }
+    }
+
+    async fn track(&self, shipments: &[ShipmentRef]) -> Result<Vec<TrackingUpdate>> {
+        let mut updates = Vec::with_capacity(shipments.len());
+        for batch in shipments.chunks(self.settings.max_track_batch.max(1)) {
+            updates.extend(self.track_batch(batch).await?);
+        }
+        Ok(updates)
+    }
+
+    async fn stock(&self, skus: &[Sku]) -> Result<Vec<StockLevel>> {
+        const PATH: &[&str] = &["stock", "getProductRemainderV2"];
+        let request = wire::StockRequestV2 {
+            country: self.settings.stock_country.clone(),
+            product_name: None,
+            warehouse_name: self
+                .settings
+                .warehouse
+                .as_ref()
+                .map(|(code, _)| code.clone()),
+        };
+        let response = self.client.post_ok(PATH, &request, true).await?;
+        let rows: wire::OneOrMany<wire::StockRowV2> =
+            self.client.http().decode(&endpoint(PATH), &response.body)?;
+        Ok(rows
+            .into_vec()
+            .iter()
+            .map(wire::StockRowV2::to_stock_level)
+            .filter(|level| skus.is_empty() || skus.contains(&level.sku))
+            .collect())
+    }
+
+    async fn search_addresses(&self, query: &AddressQuery) -> Result<Vec<AddressOption>> {
+        if !self.settings.pickup_points {
+            return Err(Error::unsupported(Operation::SearchAddresses, "wapi"));
+        }
+        const PATH: &[&str] = &["pickupPoints", "search"];
+        let request = wire::PickupPointSearch::from_query(query);
+        let response = self.client.post_ok(PATH, &request, true).await?;
+        let found: wire::PickupPointsResponse =
+            self.client.http().decode(&endpoint(PATH), &response.body)?;
+        Ok(found.to_options())
+    }
+}
+
+/// Whether a 400's message says the order number is already taken. The reply to a duplicate
+/// is undocumented; these are the words such APIs use.
+fn looks_like_duplicate(fields: &[crate::error::FieldError]) -> bool {
+    fields.iter().any(|f| {
+        let text = f.reason.to_lowercase();
+        ["duplicate", "already exists", "already exist", "unique"]
+            .iter()
+            .any(|w| text.contains(w))
+    })
+}
