@@ -14,6 +14,9 @@
 //! - [`http`]: the one HTTP client the bundled providers share (retries, rate limit, body
 //!   caps, secret redaction);
 //! - [`testkit`] (feature `mock`): a conformance suite any provider can run against itself;
+//! - [`orchestrator`]: instances, routing rules, export on confirmation, the shipment
+//!   records in the host's [`Store`](orchestrator::Store) and the events sent to its
+//!   [`EventSink`](orchestrator::EventSink);
 //! - [`error`]: one [`Error`] whose variants say what a caller can do about it.
 //!
 //! ## Example
@@ -46,6 +49,7 @@
 pub mod error;
 pub mod http;
 pub mod model;
+pub mod orchestrator;
 pub mod provider;
 #[cfg(any(test, feature = "mock"))]
 pub mod testkit;

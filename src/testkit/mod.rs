@@ -9,6 +9,8 @@
 //! reported). The test supplies that through a [`ConformanceDriver`]: for [`MockProvider`] it
 //! calls the mock's own knobs, for an HTTP adapter it scripts the fake server.
 //!
+//! The [`Store`](crate::orchestrator::Store) checks live in [`run_store_suite`] and its parts.
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! use std::sync::Arc;
@@ -18,6 +20,13 @@
 //! fulfillkit::testkit::run_all(&*mock, &*mock).await;
 //! # }
 //! ```
+
+mod store;
+
+pub use store::{
+    insert_is_if_absent, keeps_exceptions, keeps_waybills, list_active_pages_per_instance,
+    list_failed_and_exporting, run_store_suite, sample_record, update_is_compare_and_swap,
+};
 
 use async_trait::async_trait;
 use rust_decimal::Decimal;

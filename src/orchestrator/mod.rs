@@ -1,0 +1,760 @@
+//! The orchestrator: what a backend actually calls.
+//!
+//! It holds the configured [`Instance`]s, routes each order to one by [`RoutingRule`]s,
+//! fills and checks the waybill, exports the order when it is confirmed, and keeps a
+//! [`ShipmentRecord`] per order in the host's [`Store`], telling the host about every change
+//! through its [`EventSink`]. It talks to providers only through the
+//! [`FulfillmentProvider`](crate::provider::FulfillmentProvider) trait and never builds an HTTP
+//! request itself.
+//!
+//! Exactly-once export: a per-order lock inside the process, and a compare-and-swap on the
+//! record's version in the store across processes, so concurrent confirmations of one order
+//! (two requests, or two replicas sharing a store) make one provider call.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> fulfillkit::Result<()> {
+//! use std::sync::Arc;
+//! use fulfillkit::orchestrator::{
+//!     AcceptedPayment, Condition, ExportOutcome, Instance, InstanceSettings, Orchestrator,
+//!     PaymentKind, RoutingRule,
+//! };
+//! use fulfillkit::provider::mock::MockProvider;
+//!
+//! let prepaid = Instance::new("it-prepaid", "Italy, prepaid", Arc::new(MockProvider::new()))
+//!     .with_settings(InstanceSettings::default().with_accepted_payment(AcceptedPayment::Prepaid));
+//! let orchestrator = Orchestrator::builder()
+//!     .instance(prepaid)
+//!     .rule(RoutingRule::new("italy", Condition::CountryIn { countries: vec!["IT".into()] }, "it-prepaid"))
+//!     .build()?;
+//!
+//! let order = fulfillkit::testkit::sample_order("SO-1");
+//! assert_eq!(orchestrator.route(&order)?.instance.as_str(), "it-prepaid");
+//! match orchestrator.on_order_confirmed(&order).await? {
+//!     ExportOutcome::Exported { instance, shipment } => println!("{instance}: {}", shipment.reference.provider_ref),
+//!     other => panic!("unexpected {other:?}"),
+//! }
+//! // Confirming again never creates a second shipment.
+//! assert!(matches!(orchestrator.on_order_confirmed(&order).await?, ExportOutcome::AlreadyExported { .. }));
+//! # Ok(()) }
+//! ```
+
+mod events;
+mod instance;
+mod routing;
+mod store;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use events::{ChannelSink, CollectingSink, Event, EventKind, EventSink, NullSink};
+pub use instance::{AcceptedPayment, Instance, InstanceSettings};
+pub use routing::{Condition, PaymentKind, Predicate, Route, RoutingRule};
+pub use store::{
+    Automation, ExceptionFilter, ExportState, Fingerprint, Fingerprints, MemoryStore,
+    ShipmentRecord, Store,
+};
+
+use crate::error::{Error, FieldError, Result};
+use crate::model::{
+    Address, AddressQuery, DeliveryStatus, InstanceId, Order, OrderId, Shipment, ShipmentRef,
+    StatusCode, Waybill,
+};
+use crate::provider::CancelOutcome;
+
+/// The orchestrator's source of "now"; inject one in tests.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// Number of lock stripes for per-order exclusion: bounded memory whatever the order count.
+const LOCK_STRIPES: usize = 256;
+/// Attempts of a compare-and-swap loop before giving up with the conflict.
+const CAS_ATTEMPTS: usize = 16;
+/// Page size when walking the store.
+const PAGE: usize = 500;
+
+/// The result of [`Orchestrator::on_order_confirmed`] and [`Orchestrator::export_to`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per export call; boxing would make every caller's match clumsier"
+)]
+pub enum ExportOutcome {
+    /// The order was created at the provider now.
+    Exported {
+        /// The instance it went to.
+        instance: InstanceId,
+        /// The provider's shipment.
+        shipment: Shipment,
+    },
+    /// The order had been exported before; nothing was sent.
+    AlreadyExported {
+        /// The instance it went to.
+        instance: InstanceId,
+        /// Its reference there.
+        shipment: ShipmentRef,
+    },
+    /// Automation is suspended for the order (open exception); nothing was sent.
+    Suspended,
+    /// Another caller (or replica) is exporting the order right now; nothing was sent.
+    InProgress,
+}
+
+/// What [`Orchestrator::retry_failed_exports`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryReport {
+    /// Failed exports tried again.
+    pub attempted: usize,
+    /// Of those, now exported.
+    pub exported: usize,
+    /// Of those, failed again.
+    pub failed: usize,
+    /// Failed exports left alone: not retryable, or automation suspended.
+    pub skipped: usize,
+}
+
+/// Builds an [`Orchestrator`].
+pub struct OrchestratorBuilder {
+    instances: Vec<Instance>,
+    rules: Vec<RoutingRule>,
+    store: Option<Arc<dyn Store>>,
+    events: Option<Arc<dyn EventSink>>,
+    clock: Option<Clock>,
+    stale_intent: Duration,
+}
+
+impl fmt::Debug for OrchestratorBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OrchestratorBuilder")
+            .field("instances", &self.instances)
+            .field("rules", &self.rules)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OrchestratorBuilder {
+    /// Adds an instance.
+    pub fn instance(mut self, instance: Instance) -> Self {
+        self.instances.push(instance);
+        self
+    }
+
+    /// Adds a routing rule after the ones already added (first match wins).
+    pub fn rule(mut self, rule: RoutingRule) -> Self {
+        self.rules.push(rule);
+        self
+    }
+
+    /// Adds routing rules in order.
+    pub fn rules(mut self, rules: impl IntoIterator<Item = RoutingRule>) -> Self {
+        self.rules.extend(rules);
+        self
+    }
+
+    /// Sets the store (default: a new [`MemoryStore`]).
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Sets the event sink (default: [`NullSink`]).
+    pub fn events(mut self, events: Arc<dyn EventSink>) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    /// Sets the clock (default: the system clock).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// How old an unfinished export intent must be before another caller takes it over
+    /// (default 10 minutes, longer than a provider call with all its retries).
+    pub fn stale_intent_after(mut self, age: Duration) -> Self {
+        self.stale_intent = age;
+        self
+    }
+
+    /// Checks the configuration and builds the orchestrator.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Validation`] listing every problem: duplicate instance ids, rules naming an
+    /// unknown instance, strict addresses on a provider without an address directory.
+    pub fn build(self) -> Result<Orchestrator> {
+        let mut errors = Vec::new();
+        let mut by_id = HashMap::new();
+        for (i, instance) in self.instances.iter().enumerate() {
+            if by_id.insert(instance.id.clone(), i).is_some() {
+                errors.push(FieldError::new(
+                    format!("instances[{i}].id"),
+                    format!("duplicate instance id {}", instance.id),
+                ));
+            }
+            if instance.settings.strict_addresses
+                && !instance.provider.capabilities().address_directory
+            {
+                errors.push(FieldError::new(
+                    format!("instances[{i}].settings.strict_addresses"),
+                    format!(
+                        "{} has no address directory, so strict addresses cannot be enforced",
+                        instance.provider.kind()
+                    ),
+                ));
+            }
+        }
+        for (i, rule) in self.rules.iter().enumerate() {
+            if !by_id.contains_key(&rule.instance) {
+                errors.push(FieldError::new(
+                    format!("rules[{i}].instance"),
+                    format!(
+                        "rule {:?} names unknown instance {}",
+                        rule.name, rule.instance
+                    ),
+                ));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(Error::validation("orchestrator configuration", errors));
+        }
+        Ok(Orchestrator {
+            instances: self.instances,
+            by_id,
+            rules: self.rules,
+            store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
+            events: self.events.unwrap_or_else(|| Arc::new(NullSink)),
+            clock: self.clock.unwrap_or_else(|| Arc::new(Utc::now)),
+            stale_intent: self.stale_intent,
+            locks: (0..LOCK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
+        })
+    }
+}
+
+/// Which instance an export goes to.
+enum Target<'a> {
+    Routed,
+    Instance(&'a InstanceId),
+}
+
+/// Connects the host to its fulfillment instances; see the [module docs](self).
+pub struct Orchestrator {
+    instances: Vec<Instance>,
+    by_id: HashMap<InstanceId, usize>,
+    rules: Vec<RoutingRule>,
+    store: Arc<dyn Store>,
+    events: Arc<dyn EventSink>,
+    clock: Clock,
+    stale_intent: Duration,
+    locks: Vec<tokio::sync::Mutex<()>>,
+}
+
+impl fmt::Debug for Orchestrator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Orchestrator")
+            .field("instances", &self.instances)
+            .field("rules", &self.rules)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Orchestrator {
+    /// A builder with no instances, no rules, a [`MemoryStore`] and a [`NullSink`].
+    pub fn builder() -> OrchestratorBuilder {
+        OrchestratorBuilder {
+            instances: Vec::new(),
+            rules: Vec::new(),
+            store: None,
+            events: None,
+            clock: None,
+            stale_intent: Duration::from_secs(600),
+        }
+    }
+
+    /// The instances, in registration order.
+    pub fn instances(&self) -> &[Instance] {
+        &self.instances
+    }
+
+    /// The instance with `id`.
+    pub fn instance(&self, id: &InstanceId) -> Option<&Instance> {
+        self.by_id.get(id).map(|i| &self.instances[*i])
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Where `order` would go: the first rule whose condition matches and whose instance is
+    /// enabled and accepts the order's payment. Use it to show "would go to …" in the order
+    /// card.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoRoute`] listing the rules tried.
+    pub fn route(&self, order: &Order) -> Result<Route> {
+        for rule in &self.rules {
+            let Some(instance) = self.instance(&rule.instance) else {
+                continue;
+            };
+            if instance.settings.enabled
+                && instance.settings.accepted_payment.accepts(&order.payment)
+                && rule.when.matches(order)
+            {
+                return Ok(Route {
+                    instance: rule.instance.clone(),
+                    rule: rule.name.clone(),
+                });
+            }
+        }
+        Err(Error::NoRoute {
+            order_id: order.id.to_string(),
+            rules_tried: self.rules.iter().map(|r| r.name.clone()).collect(),
+        })
+    }
+
+    /// The shipment record of an order.
+    ///
+    /// # Errors
+    ///
+    /// Whatever the store reports.
+    pub async fn shipment(&self, order_id: &OrderId) -> Result<Option<ShipmentRecord>> {
+        self.store.get(order_id).await
+    }
+
+    /// Saves an operator's waybill values for an order; they take precedence over the
+    /// instance's defaults at export.
+    ///
+    /// # Errors
+    ///
+    /// Whatever the store reports.
+    pub async fn save_waybill(&self, order_id: &OrderId, waybill: Waybill) -> Result<()> {
+        self.store.save_waybill(order_id, waybill).await
+    }
+
+    /// Exports a confirmed order: route it, fill the waybill, check both, write an export
+    /// intent, create the order at the provider, store the shipment record and emit
+    /// [`EventKind::Exported`]. A second call for the same order never creates a second
+    /// shipment.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoRoute`]; [`Error::Validation`] naming every bad field of the order and the
+    /// waybill (nothing is sent); the provider's error (the record then says
+    /// [`ExportState::Failed`], [`EventKind::ExportFailed`] is emitted, and
+    /// [`Self::retry_failed_exports`] can try again).
+    pub async fn on_order_confirmed(&self, order: &Order) -> Result<ExportOutcome> {
+        self.export(order, Target::Routed, None, true).await
+    }
+
+    /// Exports `order` to `instance` by hand (an operator's choice in the order card), with
+    /// the operator's `waybill` over the instance defaults. Works for orders whose automation
+    /// is suspended too.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::on_order_confirmed`]; [`Error::NotFound`] for an unknown instance.
+    pub async fn export_to(
+        &self,
+        order: &Order,
+        instance: &InstanceId,
+        waybill: &Waybill,
+    ) -> Result<ExportOutcome> {
+        self.export(
+            order,
+            Target::Instance(instance),
+            Some(waybill.clone()),
+            false,
+        )
+        .await
+    }
+
+    /// Tries every failed, retryable export again (automation must be active).
+    ///
+    /// # Errors
+    ///
+    /// Only store errors; provider errors are counted in the report and kept in the records.
+    pub async fn retry_failed_exports(&self) -> Result<RetryReport> {
+        let mut report = RetryReport::default();
+        let mut after: Option<OrderId> = None;
+        loop {
+            let page = self.store.list_failed(after.as_ref(), PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.order_id.clone());
+            for record in page {
+                let retryable = matches!(
+                    record.export,
+                    ExportState::Failed {
+                        retryable: true,
+                        ..
+                    }
+                );
+                if !retryable || record.automation == Automation::Suspended {
+                    report.skipped += 1;
+                    continue;
+                }
+                report.attempted += 1;
+                let outcome = self
+                    .export(
+                        &record.order,
+                        Target::Instance(&record.instance),
+                        Some(record.waybill.clone()),
+                        true,
+                    )
+                    .await;
+                match outcome {
+                    Ok(ExportOutcome::Exported { .. } | ExportOutcome::AlreadyExported { .. }) => {
+                        report.exported += 1
+                    }
+                    Ok(_) => report.skipped += 1,
+                    Err(_) => report.failed += 1,
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Cancels an exported order at its provider. `TooLate` is passed through.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] when the order was never exported; the provider's error.
+    pub async fn cancel(&self, order_id: &OrderId) -> Result<CancelOutcome> {
+        let _guard = self.lock_order(order_id).await;
+        let record = self.exported_record(order_id).await?;
+        let Some(shipment) = record.shipment().cloned() else {
+            return Err(not_exported(order_id));
+        };
+        let instance = self.instance_or_err(&record.instance)?;
+        let outcome = instance.provider.cancel_order(&shipment).await?;
+        if outcome == CancelOutcome::Cancelled {
+            let now = self.now();
+            let cancelled =
+                DeliveryStatus::new(StatusCode::Cancelled, "cancelled through fulfillkit", now);
+            let previous = record.current_status.clone();
+            let saved = self
+                .modify(record, |r| {
+                    r.history.push(cancelled.clone());
+                    r.current_status = Some(cancelled.clone());
+                    r.updated_at = now;
+                })
+                .await?;
+            self.emit(
+                EventKind::DeliveryStatusChanged {
+                    from: previous,
+                    to: cancelled,
+                },
+                &saved,
+            )
+            .await;
+        }
+        Ok(outcome)
+    }
+
+    async fn export(
+        &self,
+        order: &Order,
+        target: Target<'_>,
+        operator_waybill: Option<Waybill>,
+        automatic: bool,
+    ) -> Result<ExportOutcome> {
+        let _guard = self.lock_order(&order.id).await;
+        let existing = self.store.get(&order.id).await?;
+        if let Some(record) = &existing {
+            if automatic && record.automation == Automation::Suspended {
+                return Ok(ExportOutcome::Suspended);
+            }
+            if let Some(outcome) = self.settled_outcome(record) {
+                return Ok(outcome);
+            }
+        }
+
+        let instance = match target {
+            Target::Routed => self.instance_or_err(&self.route(order)?.instance)?,
+            Target::Instance(id) => self.instance_or_err(id)?,
+        };
+        let operator = match operator_waybill {
+            Some(w) => w,
+            None => self.store.waybill(&order.id).await?.unwrap_or_default(),
+        };
+        let waybill = self.prepare(order, instance, &operator).await?;
+
+        // The intent: written before the provider call so that a crash in between leaves a
+        // trace that reconciliation can complete.
+        let now = self.now();
+        let mut intent = ShipmentRecord {
+            order_id: order.id.clone(),
+            instance: instance.id.clone(),
+            order: order.clone(),
+            waybill: waybill.clone(),
+            export: ExportState::Exporting { since: now },
+            fingerprints: Fingerprints::of(order),
+            current_status: None,
+            history: Vec::new(),
+            automation: Automation::Active,
+            version: 0,
+            updated_at: now,
+        };
+        let previous_attempts = match &existing {
+            Some(ShipmentRecord {
+                export: ExportState::Failed { attempts, .. },
+                ..
+            }) => *attempts,
+            _ => 0,
+        };
+        let claimed = match existing {
+            None => {
+                if self.store.insert(intent.clone()).await? {
+                    Some(intent)
+                } else {
+                    None
+                }
+            }
+            Some(record) => {
+                intent.version = record.version;
+                intent.automation = record.automation;
+                intent.history = record.history;
+                intent.current_status = record.current_status;
+                match self.store.update(intent).await {
+                    Ok(saved) => Some(saved),
+                    Err(Error::Conflict { .. }) => None,
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        let Some(record) = claimed else {
+            // Another replica wrote first: report what it did.
+            return Ok(match self.store.get(&order.id).await? {
+                Some(r) => self
+                    .settled_outcome(&r)
+                    .unwrap_or(ExportOutcome::InProgress),
+                None => ExportOutcome::InProgress,
+            });
+        };
+
+        match instance.provider.create_order(order, &waybill).await {
+            Ok(shipment) => {
+                let at = self.now();
+                let exported = ExportState::Exported {
+                    shipment: shipment.reference.clone(),
+                    tracking_number: shipment.tracking_number.clone(),
+                    at,
+                };
+                let first_status = shipment.status.clone();
+                let saved = self
+                    .modify(record, |r| {
+                        r.export = exported.clone();
+                        if let Some(status) = &first_status {
+                            r.history.push(status.clone());
+                            r.current_status = Some(status.clone());
+                        }
+                        r.updated_at = at;
+                    })
+                    .await?;
+                self.emit(
+                    EventKind::Exported {
+                        shipment: shipment.reference.clone(),
+                        tracking_number: shipment.tracking_number.clone(),
+                    },
+                    &saved,
+                )
+                .await;
+                Ok(ExportOutcome::Exported {
+                    instance: instance.id.clone(),
+                    shipment,
+                })
+            }
+            Err(error) => {
+                let failed = ExportState::Failed {
+                    retryable: error.is_retryable(),
+                    reason: error.to_string(),
+                    attempts: previous_attempts + 1,
+                };
+                let at = self.now();
+                let saved = self
+                    .modify(record, |r| {
+                        r.export = failed.clone();
+                        r.updated_at = at;
+                    })
+                    .await?;
+                self.emit(
+                    EventKind::ExportFailed {
+                        retryable: error.is_retryable(),
+                        reason: error.to_string(),
+                    },
+                    &saved,
+                )
+                .await;
+                Err(error)
+            }
+        }
+    }
+
+    /// The outcome for a record that needs no export: already exported, or being exported by
+    /// someone else (an intent younger than the takeover age).
+    fn settled_outcome(&self, record: &ShipmentRecord) -> Option<ExportOutcome> {
+        match &record.export {
+            ExportState::Exported { shipment, .. } => Some(ExportOutcome::AlreadyExported {
+                instance: record.instance.clone(),
+                shipment: shipment.clone(),
+            }),
+            ExportState::Exporting { since } => {
+                let age = (self.now() - *since).to_std().unwrap_or(Duration::ZERO);
+                (age < self.stale_intent).then_some(ExportOutcome::InProgress)
+            }
+            ExportState::Failed { .. } => None,
+        }
+    }
+
+    /// The waybill for `order` at `instance`: operator values over instance defaults over the
+    /// form's defaults; then the order, the waybill and (strict mode) the address are checked
+    /// together, so the error names every bad field.
+    async fn prepare(
+        &self,
+        order: &Order,
+        instance: &Instance,
+        operator: &Waybill,
+    ) -> Result<Waybill> {
+        let form = instance.provider.waybill_form();
+        let mut waybill = form.fill_defaults(&operator.over(&instance.settings.waybill_defaults));
+        waybill.instance = Some(instance.id.clone());
+
+        let mut fields: Vec<FieldError> = order
+            .validate()
+            .err()
+            .map(|e| e.field_errors().to_vec())
+            .unwrap_or_default();
+        if let Err(e) = form.validate(&waybill) {
+            fields.extend(
+                e.field_errors()
+                    .iter()
+                    .map(|f| FieldError::new(format!("waybill.{}", f.path), f.reason.clone())),
+            );
+        }
+        if instance.settings.strict_addresses {
+            if let Some(problem) = self
+                .strict_address_problem(instance, &order.address)
+                .await?
+            {
+                fields.push(problem);
+            }
+        }
+        if fields.is_empty() {
+            Ok(waybill)
+        } else {
+            Err(Error::validation(format!("order {}", order.id), fields))
+        }
+    }
+
+    /// Why `address` is refused under strict addresses, if it is.
+    async fn strict_address_problem(
+        &self,
+        instance: &Instance,
+        address: &Address,
+    ) -> Result<Option<FieldError>> {
+        const PATH: &str = "address.provider_address_id";
+        let Some(id) = &address.provider_address_id else {
+            return Ok(Some(FieldError::new(
+                PATH,
+                format!(
+                    "instance {} accepts only addresses chosen from the provider's directory",
+                    instance.id
+                ),
+            )));
+        };
+        let query = AddressQuery {
+            city: Some(address.city.clone()),
+            ..AddressQuery::in_country(address.country.clone())
+        };
+        let options = instance.provider.search_addresses(&query).await?;
+        Ok((!options.iter().any(|o| o.id == *id)).then(|| {
+            FieldError::new(
+                PATH,
+                format!(
+                    "{id} is not in the directory of instance {} for {} {}",
+                    instance.id, address.country, address.city
+                ),
+            )
+        }))
+    }
+
+    /// Applies `change` to `record` and stores it with compare-and-swap; on a conflict,
+    /// re-reads the record and applies `change` again, so a concurrent change is kept.
+    async fn modify(
+        &self,
+        mut record: ShipmentRecord,
+        mut change: impl FnMut(&mut ShipmentRecord),
+    ) -> Result<ShipmentRecord> {
+        let mut last_error = None;
+        for _ in 0..CAS_ATTEMPTS {
+            change(&mut record);
+            match self.store.update(record.clone()).await {
+                Ok(saved) => return Ok(saved),
+                Err(e @ Error::Conflict { .. }) => {
+                    last_error = Some(e);
+                    record =
+                        self.store
+                            .get(&record.order_id)
+                            .await?
+                            .ok_or_else(|| Error::NotFound {
+                                what: format!("shipment record of order {}", record.order_id),
+                            })?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| Error::Conflict {
+            message: "shipment record kept changing".into(),
+        }))
+    }
+
+    async fn exported_record(&self, order_id: &OrderId) -> Result<ShipmentRecord> {
+        self.store
+            .get(order_id)
+            .await?
+            .filter(|r| r.shipment().is_some())
+            .ok_or_else(|| not_exported(order_id))
+    }
+
+    fn instance_or_err(&self, id: &InstanceId) -> Result<&Instance> {
+        self.instance(id).ok_or_else(|| Error::NotFound {
+            what: format!("instance {id}"),
+        })
+    }
+
+    async fn emit(&self, kind: EventKind, record: &ShipmentRecord) {
+        let event = Event::for_order(
+            kind,
+            record.order_id.clone(),
+            record.instance.clone(),
+            self.now(),
+            record.automation,
+        );
+        self.events.emit(event).await;
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+
+    async fn lock_order(&self, order_id: &OrderId) -> tokio::sync::MutexGuard<'_, ()> {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        order_id.hash(&mut hasher);
+        let stripe = (hasher.finish() % LOCK_STRIPES as u64) as usize;
+        self.locks[stripe].lock().await
+    }
+}
+
+fn not_exported(order_id: &OrderId) -> Error {
+    Error::NotFound {
+        what: format!("exported shipment of order {order_id}"),
+    }
+}

@@ -1,0 +1,548 @@
+//! Persistence: the [`Store`] trait the host implements over its database, the records it
+//! keeps, and [`MemoryStore`] for tests and small deployments.
+//!
+//! Records carry a `version`; every change is a compare-and-swap on it
+//! ([`Store::update`]), so two replicas sharing one database never overwrite each other.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::{
+    DeliveryStatus, InstanceId, KeyField, Order, OrderException, OrderId, ShipmentRef, Waybill,
+};
+
+/// Whether fulfillkit (and the host's triggers) may act on an order automatically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Automation {
+    /// Normal operation.
+    #[default]
+    Active,
+    /// An open exception: no automatic export or update, events flagged, until resolved.
+    Suspended,
+}
+
+/// Where the export of an order stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ExportState {
+    /// The export was decided and the provider is being called (an intent). A record left in
+    /// this state by a crashed process is completed by reconciliation.
+    Exporting {
+        /// When the intent was written.
+        since: DateTime<Utc>,
+    },
+    /// The provider has the order.
+    Exported {
+        /// How to address it there.
+        shipment: ShipmentRef,
+        /// The tracking number to show, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tracking_number: Option<String>,
+        /// When the provider confirmed it.
+        at: DateTime<Utc>,
+    },
+    /// The provider refused or could not be reached.
+    Failed {
+        /// Whether trying again unchanged may work (see [`Error::is_retryable`]).
+        retryable: bool,
+        /// The error, as text.
+        reason: String,
+        /// Attempts so far.
+        attempts: u32,
+    },
+}
+
+/// A stable fingerprint of one key field (FNV-1a 64 over a canonical text, hex), kept to
+/// detect edits after export. Stable across processes and releases, so it can be stored.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Fingerprint(String);
+
+impl Fingerprint {
+    fn of(parts: &[&str]) -> Self {
+        const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+        const PRIME: u64 = 0x0000_0100_0000_01b3;
+        let mut hash = OFFSET;
+        for part in parts {
+            // A separator byte that cannot occur in text keeps ("ab","c") apart from ("a","bc").
+            for byte in part.bytes().chain(std::iter::once(0xff)) {
+                hash ^= u64::from(byte);
+                hash = hash.wrapping_mul(PRIME);
+            }
+        }
+        Fingerprint(format!("{hash:016x}"))
+    }
+}
+
+/// Fingerprints of the key fields of an order, each separately.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Fingerprints {
+    /// Customer name.
+    pub name: Fingerprint,
+    /// Customer phone (normalized).
+    pub phone: Fingerprint,
+    /// Shipping address.
+    pub address: Fingerprint,
+    /// Cart: sku, quantity and price of each line, independent of line order.
+    pub cart: Fingerprint,
+}
+
+impl Fingerprints {
+    /// The fingerprints of `order`. Tags, custom fields and other data do not count.
+    pub fn of(order: &Order) -> Self {
+        let a = &order.address;
+        let mut lines: Vec<String> = order
+            .lines
+            .iter()
+            .map(|l| {
+                format!(
+                    "{}\u{1f}{}\u{1f}{}",
+                    l.sku,
+                    l.quantity,
+                    l.unit_price.normalize()
+                )
+            })
+            .collect();
+        lines.sort_unstable();
+        let line_refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let mut address = vec![
+            a.country.as_str(),
+            a.region.as_deref().unwrap_or(""),
+            a.city.as_str(),
+            a.postcode.as_str(),
+            a.provider_address_id.as_deref().unwrap_or(""),
+            a.pickup_point_id.as_deref().unwrap_or(""),
+        ];
+        address.extend(a.lines.iter().map(String::as_str));
+        Self {
+            name: Fingerprint::of(&[order.customer.name.trim()]),
+            phone: Fingerprint::of(&[&crate::model::normalize_phone(&order.customer.phone)]),
+            address: Fingerprint::of(&address),
+            cart: Fingerprint::of(&line_refs),
+        }
+    }
+
+    /// The key fields that differ between `self` and `other`.
+    pub fn changed(&self, other: &Fingerprints) -> Vec<KeyField> {
+        let mut changed = Vec::new();
+        if self.name != other.name {
+            changed.push(KeyField::Name);
+        }
+        if self.phone != other.phone {
+            changed.push(KeyField::Phone);
+        }
+        if self.address != other.address {
+            changed.push(KeyField::Address);
+        }
+        if self.cart != other.cart {
+            changed.push(KeyField::Cart);
+        }
+        changed
+    }
+}
+
+/// Everything fulfillkit keeps about one order's shipment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShipmentRecord {
+    /// The order.
+    pub order_id: OrderId,
+    /// The instance it is (being) exported to.
+    pub instance: InstanceId,
+    /// The order as last sent to (or meant for) the provider.
+    pub order: Order,
+    /// The waybill as last sent.
+    pub waybill: Waybill,
+    /// Export state.
+    pub export: ExportState,
+    /// Fingerprints of the key fields as the provider has them.
+    pub fingerprints: Fingerprints,
+    /// The current delivery status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_status: Option<DeliveryStatus>,
+    /// Every status seen, merged.
+    #[serde(default)]
+    pub history: Vec<DeliveryStatus>,
+    /// Whether automation may act on the order.
+    pub automation: Automation,
+    /// Optimistic-concurrency version, bumped by every successful [`Store::update`].
+    pub version: u64,
+    /// When the record last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ShipmentRecord {
+    /// The provider reference, once exported.
+    pub fn shipment(&self) -> Option<&ShipmentRef> {
+        match &self.export {
+            ExportState::Exported { shipment, .. } => Some(shipment),
+            _ => None,
+        }
+    }
+
+    /// Whether tracking has more to learn: exported and not in a final status.
+    pub fn is_active(&self) -> bool {
+        self.shipment().is_some()
+            && !self
+                .current_status
+                .as_ref()
+                .is_some_and(|s| s.code.is_final_for(&self.order.payment))
+    }
+}
+
+/// Which exceptions to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ExceptionFilter {
+    /// `Some(true)`: open only; `Some(false)`: resolved only.
+    pub open: Option<bool>,
+    /// Only this instance.
+    pub instance: Option<InstanceId>,
+    /// Detected at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Detected before.
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl ExceptionFilter {
+    /// Open exceptions only.
+    pub fn open() -> Self {
+        Self {
+            open: Some(true),
+            ..Self::default()
+        }
+    }
+
+    /// Resolved exceptions only.
+    pub fn resolved() -> Self {
+        Self {
+            open: Some(false),
+            ..Self::default()
+        }
+    }
+
+    /// Only exceptions of `instance`.
+    pub fn with_instance(mut self, instance: impl Into<InstanceId>) -> Self {
+        self.instance = Some(instance.into());
+        self
+    }
+
+    /// Only exceptions detected in `[since, until)`; either bound may be open.
+    pub fn detected_between(
+        mut self,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+    ) -> Self {
+        self.since = since;
+        self.until = until;
+        self
+    }
+
+    /// Whether `exception` passes the filter.
+    pub fn matches(&self, exception: &OrderException) -> bool {
+        self.open.is_none_or(|open| exception.is_open() == open)
+            && self
+                .instance
+                .as_ref()
+                .is_none_or(|i| *i == exception.instance)
+            && self.since.is_none_or(|t| exception.detected_at >= t)
+            && self.until.is_none_or(|t| exception.detected_at < t)
+    }
+}
+
+/// Persistence of shipment records, waybills and exceptions. Implement it over the host's
+/// database; check the implementation with `testkit::store_conformance`.
+///
+/// Pages are ordered by order id; `after` is the last id of the previous page.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The record of `order_id`.
+    async fn get(&self, order_id: &OrderId) -> Result<Option<ShipmentRecord>>;
+
+    /// Inserts `record` unless one exists for its order; returns whether it was inserted.
+    /// The stored version is `record.version`.
+    async fn insert(&self, record: ShipmentRecord) -> Result<bool>;
+
+    /// Replaces the record if its stored version is still `record.version`, storing it with
+    /// the version incremented; returns the stored record.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Conflict`] when the version moved on (re-read and retry);
+    /// [`Error::NotFound`] when there is no record.
+    async fn update(&self, record: ShipmentRecord) -> Result<ShipmentRecord>;
+
+    /// Records of `instance` that tracking still follows ([`ShipmentRecord::is_active`]).
+    async fn list_active(
+        &self,
+        instance: &InstanceId,
+        after: Option<&OrderId>,
+        limit: usize,
+    ) -> Result<Vec<ShipmentRecord>>;
+
+    /// Records whose export failed (any instance).
+    async fn list_failed(
+        &self,
+        after: Option<&OrderId>,
+        limit: usize,
+    ) -> Result<Vec<ShipmentRecord>>;
+
+    /// Records whose export intent was never completed (any instance).
+    async fn list_exporting(
+        &self,
+        after: Option<&OrderId>,
+        limit: usize,
+    ) -> Result<Vec<ShipmentRecord>>;
+
+    /// Saves the operator's waybill values for an order.
+    async fn save_waybill(&self, order_id: &OrderId, waybill: Waybill) -> Result<()>;
+
+    /// The operator's waybill values for an order.
+    async fn waybill(&self, order_id: &OrderId) -> Result<Option<Waybill>>;
+
+    /// Inserts or replaces the exception of `exception.order_id`.
+    async fn put_exception(&self, exception: OrderException) -> Result<()>;
+
+    /// The exception of an order, open or resolved.
+    async fn exception(&self, order_id: &OrderId) -> Result<Option<OrderException>>;
+
+    /// Exceptions passing `filter`.
+    async fn list_exceptions(
+        &self,
+        filter: &ExceptionFilter,
+        after: Option<&OrderId>,
+        limit: usize,
+    ) -> Result<Vec<OrderException>>;
+}
+
+#[derive(Debug, Default)]
+struct MemoryState {
+    records: BTreeMap<OrderId, ShipmentRecord>,
+    waybills: HashMap<OrderId, Waybill>,
+    exceptions: BTreeMap<OrderId, OrderException>,
+}
+
+/// A [`Store`] in memory, for tests and single-process deployments.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<MemoryState>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of shipment records.
+    pub fn len(&self) -> usize {
+        self.lock().records.len()
+    }
+
+    /// Whether there are no records.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, MemoryState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn page<T: Clone>(
+        map: &BTreeMap<OrderId, T>,
+        after: Option<&OrderId>,
+        limit: usize,
+        keep: impl Fn(&T) -> bool,
+    ) -> Vec<T> {
+        let range = match after {
+            Some(after) => map.range::<OrderId, _>((
+                std::ops::Bound::Excluded(after),
+                std::ops::Bound::Unbounded,
+            )),
+            None => map.range::<OrderId, _>(..),
+        };
+        range
+            .map(|(_, v)| v)
+            .filter(|v| keep(v))
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn get(&self, order_id: &OrderId) -> Result<Option<ShipmentRecord>> {
+        Ok(self.lock().records.get(order_id).cloned())
+    }
+
+    async fn insert(&self, record: ShipmentRecord) -> Result<bool> {
+        let mut state = self.lock();
+        if state.records.contains_key(&record.order_id) {
+            return Ok(false);
+        }
+        state.records.insert(record.order_id.clone(), record);
+        Ok(true)
+    }
+
+    async fn update(&self, mut record: ShipmentRecord) -> Result<ShipmentRecord> {
+        let mut state = self.lock();
+        let stored = state
+            .records
+            .get_mut(&record.order_id)
+            .ok_or_else(|| Error::NotFound {
+                what: format!("shipment record of order {}", record.order_id),
+            })?;
+        if stored.version != record.version {
+            return Err(Error::Conflict {
+                message: format!(
+                    "shipment record of order {} changed (version {} is now {})",
+                    record.order_id, record.version, stored.version
+                ),
+            });
+        }
+        record.version += 1;
+        *stored = record.clone();
+        Ok(record)
+    }
+
+    async fn list_active(
+        &self,
+        instance: &InstanceId,
+        after: Option<&OrderId>,
+        limit: usize,
+    ) -> Result<Vec<ShipmentRecord>> {
+        Ok(Self::page(&self.lock().records, after, limit, |r| {
+            r.instance == *instance && r.is_active()
+        }))
+    }
+
+    async fn list_failed(
+        &self,
+        after: Option<&OrderId>,
+        limit: usize,
+    ) -> Result<Vec<ShipmentRecord>> {
+        Ok(Self::page(&self.lock().records, after, limit, |r| {
+            matches!(r.export, ExportState::Failed { .. })
+        }))
+    }
+
+    async fn list_exporting(
+        &self,
+        after: Option<&OrderId>,
+        limit: usize,
+    ) -> Result<Vec<ShipmentRecord>> {
+        Ok(Self::page(&self.lock().records, after, limit, |r| {
+            matches!(r.export, ExportState::Exporting { .. })
+        }))
+    }
+
+    async fn save_waybill(&self, order_id: &OrderId, waybill: Waybill) -> Result<()> {
+        self.lock().waybills.insert(order_id.clone(), waybill);
+        Ok(())
+    }
+
+    async fn waybill(&self, order_id: &OrderId) -> Result<Option<Waybill>> {
+        Ok(self.lock().waybills.get(order_id).cloned())
+    }
+
+    async fn put_exception(&self, exception: OrderException) -> Result<()> {
+        self.lock()
+            .exceptions
+            .insert(exception.order_id.clone(), exception);
+        Ok(())
+    }
+
+    async fn exception(&self, order_id: &OrderId) -> Result<Option<OrderException>> {
+        Ok(self.lock().exceptions.get(order_id).cloned())
+    }
+
+    async fn list_exceptions(
+        &self,
+        filter: &ExceptionFilter,
+        after: Option<&OrderId>,
+        limit: usize,
+    ) -> Result<Vec<OrderException>> {
+        Ok(Self::page(&self.lock().exceptions, after, limit, |e| {
+            filter.matches(e)
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::sample_order;
+    use rust_decimal::Decimal;
+
+    #[test]
+    fn fingerprints_see_only_key_fields() {
+        let order = sample_order("SO-1");
+        let base = Fingerprints::of(&order);
+        let same = |o: &Order| base.changed(&Fingerprints::of(o));
+
+        let mut o = order.clone();
+        o.tags.insert("vip".into());
+        o.custom_fields.insert("k".into(), "v".into());
+        o.confirmed_at = Some(Utc::now());
+        o.lines[0].name = "renamed".into();
+        assert_eq!(same(&o), vec![]);
+
+        let mut o = order.clone();
+        o.customer.phone = "+39 340 123 4567".into(); // same number, other spacing
+        assert_eq!(same(&o), vec![]);
+
+        let mut o = order.clone();
+        o.lines[0].unit_price = Decimal::new(24500, 3); // 24.500 == 24.50
+        assert_eq!(same(&o), vec![]);
+
+        for (edit, field) in [
+            (
+                (|o: &mut Order| o.customer.name = "Other".into()) as fn(&mut Order),
+                KeyField::Name,
+            ),
+            (
+                |o| o.customer.phone = "+393409999999".into(),
+                KeyField::Phone,
+            ),
+            (
+                |o| o.address.lines[0] = "Via Po 1".into(),
+                KeyField::Address,
+            ),
+            (
+                |o| o.address.pickup_point_id = Some("P1".into()),
+                KeyField::Address,
+            ),
+            (|o| o.lines[0].quantity += 1, KeyField::Cart),
+            (|o| o.lines[0].sku = "Other".into(), KeyField::Cart),
+        ] {
+            let mut o = order.clone();
+            edit(&mut o);
+            assert_eq!(same(&o), vec![field]);
+        }
+    }
+
+    #[test]
+    fn cart_fingerprint_ignores_line_order() {
+        let mut order = sample_order("SO-1");
+        let mut second = order.lines[0].clone();
+        second.sku = "Demo Product-2".into();
+        order.lines.push(second);
+        let mut reordered = order.clone();
+        reordered.lines.reverse();
+        assert_eq!(Fingerprints::of(&order), Fingerprints::of(&reordered));
+    }
+
+    #[test]
+    fn fingerprint_is_stable_and_separates_parts() {
+        // A stored fingerprint must mean the same thing in every release.
+        assert_eq!(Fingerprint::of(&["abc"]).0, Fingerprint::of(&["abc"]).0);
+        assert_eq!(Fingerprint::of(&[]).0, "cbf29ce484222325");
+        assert_ne!(Fingerprint::of(&["ab", "c"]), Fingerprint::of(&["a", "bc"]));
+    }
+}

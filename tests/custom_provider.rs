@@ -1,0 +1,32 @@
+//! The provider of `examples/custom_provider.rs` passes the conformance suite: what a plugin
+//! author would write for their own adapter.
+
+use async_trait::async_trait;
+use fulfillkit::Result;
+use fulfillkit::model::ShipmentRef;
+use fulfillkit::testkit::{self, ConformanceDriver};
+
+#[path = "../examples/custom_provider.rs"]
+mod custom_provider;
+
+use custom_provider::ParcelPigeon;
+
+/// Steers the pigeon service through its back-office method.
+struct PigeonDriver<'a>(&'a ParcelPigeon);
+
+#[async_trait]
+impl ConformanceDriver for PigeonDriver<'_> {
+    async fn lock(&self, shipment: &ShipmentRef) -> Result<()> {
+        self.0.set_status(&shipment.order_id, "in the coop")
+    }
+
+    async fn report_raw_status(&self, shipment: &ShipmentRef, raw: &str) -> Result<()> {
+        self.0.set_status(&shipment.order_id, raw)
+    }
+}
+
+#[tokio::test]
+async fn parcel_pigeon_conforms() {
+    let pigeon = ParcelPigeon::default();
+    testkit::run_all(&pigeon, &PigeonDriver(&pigeon)).await;
+}
