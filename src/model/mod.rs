@@ -25,5 +25,5 @@ pub use status::{
     StatusCode, StatusMapping, StatusTable, TimeRange, Weekday, clean_original,
     normalize_status_key,
 };
-pub use stock::{Level, StockDisplay, StockLevel, StockThresholds, StockView};
+pub use stock::{Level, StockDisplay, StockLevel, StockPolicy, StockThresholds, StockView};
 pub use waybill::{FieldKind, SelectOption, Waybill, WaybillField, WaybillForm};

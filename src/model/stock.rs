@@ -1,6 +1,8 @@
 //! Stock levels as the provider reports them, and how they are shown: exact counts or levels,
 //! per view.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::ids::Sku;
@@ -128,10 +130,11 @@ impl StockThresholds {
 }
 
 /// How much of the stock a viewer may see.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StockView {
-    /// Nothing.
+    /// Nothing (the default).
+    #[default]
     Hidden,
     /// Only the [`Level`].
     Levels,
@@ -164,6 +167,52 @@ impl StockView {
                 available: stock.available,
             },
         }
+    }
+}
+
+/// Who sees how much of an instance's stock: thresholds for levels, a view per role (the
+/// host's role names), and the view of every other role.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StockPolicy {
+    /// Where levels begin.
+    pub thresholds: StockThresholds,
+    /// Role → view.
+    pub views: BTreeMap<String, StockView>,
+    /// The view of a role not in `views` (default [`StockView::Hidden`]: nothing leaks to a
+    /// role nobody thought of).
+    pub default_view: StockView,
+}
+
+impl StockPolicy {
+    /// A policy with `thresholds`, no roles, everything hidden by default.
+    pub fn new(thresholds: StockThresholds) -> Self {
+        Self {
+            thresholds,
+            ..Self::default()
+        }
+    }
+
+    /// Gives `role` the view `view`.
+    pub fn with_view(mut self, role: impl Into<String>, view: StockView) -> Self {
+        self.views.insert(role.into(), view);
+        self
+    }
+
+    /// Sets the view of roles not listed.
+    pub fn with_default_view(mut self, view: StockView) -> Self {
+        self.default_view = view;
+        self
+    }
+
+    /// The view of `role`.
+    pub fn view_for(&self, role: &str) -> StockView {
+        self.views.get(role).copied().unwrap_or(self.default_view)
+    }
+
+    /// What `role` sees of `stock`.
+    pub fn render(&self, role: &str, stock: &StockLevel) -> StockDisplay {
+        self.view_for(role).render(stock, &self.thresholds)
     }
 }
 
@@ -200,6 +249,22 @@ mod tests {
         let good: StockThresholds =
             serde_json::from_str(r#"{"few_max": 2, "many_min": 5}"#).unwrap();
         assert_eq!(good.level(3), Level::InStock);
+    }
+
+    #[test]
+    fn three_roles_three_views() {
+        let policy = StockPolicy::new(StockThresholds::new(20, 100).unwrap())
+            .with_view("warehouse", StockView::Exact)
+            .with_view("sales", StockView::Levels);
+        let s = StockLevel::new("A", 15);
+        assert_eq!(
+            policy.render("warehouse", &s),
+            StockDisplay::Exact { available: 15 }
+        );
+        assert_eq!(policy.render("sales", &s), StockDisplay::Level(Level::Few));
+        assert_eq!(policy.render("courier", &s), StockDisplay::Hidden);
+        let open = policy.with_default_view(StockView::Levels);
+        assert_eq!(open.render("courier", &s), StockDisplay::Level(Level::Few));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{InstanceId, Payment, StatusMapping, StockThresholds, Waybill};
+use crate::model::{InstanceId, Payment, StatusMapping, StockPolicy, Waybill};
 use crate::provider::FulfillmentProvider;
 
 /// Which payments an instance accepts.
@@ -33,6 +33,19 @@ impl AcceptedPayment {
     }
 }
 
+/// How a shipment's status history is ordered before its current status is picked (SalesRender's
+/// `sortTrackStatuses` setting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusOrder {
+    /// By classification, then time: a back-dated status cannot become current by arriving
+    /// last.
+    #[default]
+    Classification,
+    /// By time only.
+    Time,
+}
+
 /// The settings of one instance that the host keeps in its database (serde).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -44,14 +57,16 @@ pub struct InstanceSettings {
     pub warehouse: Option<String>,
     /// Which payments the account takes; routing never sends it any other.
     pub accepted_payment: AcceptedPayment,
-    /// Where stock levels begin.
-    pub stock_thresholds: StockThresholds,
+    /// Stock thresholds and who sees how much.
+    pub stock_policy: StockPolicy,
     /// Refuse any address not chosen from the provider's directory.
     pub strict_addresses: bool,
     /// Waybill values used when the operator gives none.
     pub waybill_defaults: Waybill,
     /// Raw provider status → meaning, over the provider's own table.
     pub status_overrides: BTreeMap<String, StatusMapping>,
+    /// How a status history is ordered before the current status is picked.
+    pub status_order: StatusOrder,
     /// A disabled instance receives no new orders.
     pub enabled: bool,
 }
@@ -62,10 +77,11 @@ impl Default for InstanceSettings {
             legal_entity: None,
             warehouse: None,
             accepted_payment: AcceptedPayment::Any,
-            stock_thresholds: StockThresholds::default(),
+            stock_policy: StockPolicy::default(),
             strict_addresses: false,
             waybill_defaults: Waybill::default(),
             status_overrides: BTreeMap::new(),
+            status_order: StatusOrder::default(),
             enabled: true,
         }
     }
@@ -90,9 +106,15 @@ impl InstanceSettings {
         self
     }
 
-    /// Sets the stock thresholds.
-    pub fn with_stock_thresholds(mut self, thresholds: StockThresholds) -> Self {
-        self.stock_thresholds = thresholds;
+    /// Sets the stock policy.
+    pub fn with_stock_policy(mut self, policy: StockPolicy) -> Self {
+        self.stock_policy = policy;
+        self
+    }
+
+    /// Sets how status histories are ordered.
+    pub fn with_status_order(mut self, order: StatusOrder) -> Self {
+        self.status_order = order;
         self
     }
 

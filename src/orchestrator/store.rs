@@ -147,6 +147,24 @@ impl Fingerprints {
     }
 }
 
+/// An edit after export that has not reached the provider yet (a transient failure), kept so
+/// that `retry_pending_updates` sends it later: nothing is lost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingUpdate {
+    /// The order as edited.
+    pub order: Order,
+    /// The waybill to send with it.
+    pub waybill: Waybill,
+    /// The key fields that changed against the exported version.
+    pub changed_fields: Vec<KeyField>,
+    /// When the edit was first seen.
+    pub since: DateTime<Utc>,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// The last error, as text.
+    pub last_error: String,
+}
+
 /// Everything fulfillkit keeps about one order's shipment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShipmentRecord {
@@ -168,6 +186,22 @@ pub struct ShipmentRecord {
     /// Every status seen, merged.
     #[serde(default)]
     pub history: Vec<DeliveryStatus>,
+    /// The current status as last reported in an event (change detection compares with it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_reported: Option<DeliveryStatus>,
+    /// When tracking should poll this shipment next; `None`: as soon as possible.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_poll_at: Option<DateTime<Utc>>,
+    /// Tracking gave up on this shipment (maximum tracking age reached).
+    #[serde(default)]
+    pub tracking_stopped: bool,
+    /// An edit waiting to be sent to the provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_update: Option<PendingUpdate>,
+    /// How many times the order was exported anew (exception resolution `Reexport`); the
+    /// provider-facing order number carries it so the provider sees a new order.
+    #[serde(default)]
+    pub export_seq: u32,
     /// Whether automation may act on the order.
     pub automation: Automation,
     /// Optimistic-concurrency version, bumped by every successful [`Store::update`].
@@ -185,9 +219,10 @@ impl ShipmentRecord {
         }
     }
 
-    /// Whether tracking has more to learn: exported and not in a final status.
+    /// Whether tracking has more to learn: exported, not stopped, and not in a final status.
     pub fn is_active(&self) -> bool {
         self.shipment().is_some()
+            && !self.tracking_stopped
             && !self
                 .current_status
                 .as_ref()
@@ -294,6 +329,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Records whose export intent was never completed (any instance).
     async fn list_exporting(
+        &self,
+        after: Option<&OrderId>,
+        limit: usize,
+    ) -> Result<Vec<ShipmentRecord>>;
+
+    /// Records with an edit waiting for the provider ([`ShipmentRecord::pending_update`]).
+    async fn list_pending_updates(
         &self,
         after: Option<&OrderId>,
         limit: usize,
@@ -439,6 +481,16 @@ impl Store for MemoryStore {
     ) -> Result<Vec<ShipmentRecord>> {
         Ok(Self::page(&self.lock().records, after, limit, |r| {
             matches!(r.export, ExportState::Exporting { .. })
+        }))
+    }
+
+    async fn list_pending_updates(
+        &self,
+        after: Option<&OrderId>,
+        limit: usize,
+    ) -> Result<Vec<ShipmentRecord>> {
+        Ok(Self::page(&self.lock().records, after, limit, |r| {
+            r.pending_update.is_some()
         }))
     }
 

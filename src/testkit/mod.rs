@@ -25,7 +25,8 @@ mod store;
 
 pub use store::{
     insert_is_if_absent, keeps_exceptions, keeps_waybills, list_active_pages_per_instance,
-    list_failed_and_exporting, run_store_suite, sample_record, update_is_compare_and_swap,
+    list_failed_and_exporting, list_pending_updates, run_store_suite, sample_record,
+    update_is_compare_and_swap,
 };
 
 use async_trait::async_trait;

@@ -11,7 +11,7 @@ use crate::model::{
     ShipmentRef, StatusCode, Waybill,
 };
 use crate::orchestrator::{
-    Automation, ExceptionFilter, ExportState, Fingerprints, ShipmentRecord, Store,
+    Automation, ExceptionFilter, ExportState, Fingerprints, PendingUpdate, ShipmentRecord, Store,
 };
 
 /// A record for `order_id` at `instance` in `export` state, version 0.
@@ -30,6 +30,11 @@ pub fn sample_record(order_id: &str, instance: &str, export: ExportState) -> Shi
         export,
         current_status: None,
         history: Vec::new(),
+        last_reported: None,
+        next_poll_at: None,
+        tracking_stopped: false,
+        pending_update: None,
+        export_seq: 0,
         automation: Automation::Active,
         version: 0,
         updated_at: at,
@@ -204,6 +209,31 @@ pub async fn list_failed_and_exporting(store: &dyn Store) {
     assert!(!intents.contains(&OrderId::new("FK-STORE-FAIL")));
 }
 
+/// `list_pending_updates` finds the records with an edit waiting.
+pub async fn list_pending_updates(store: &dyn Store) {
+    let mut waiting = sample_record("FK-STORE-PEND", "a", exported("FK-STORE-PEND"));
+    waiting.pending_update = Some(PendingUpdate {
+        order: waiting.order.clone(),
+        waybill: Waybill::new(),
+        changed_fields: vec![KeyField::Phone],
+        since: Utc::now(),
+        attempts: 1,
+        last_error: "timed out".into(),
+    });
+    store.insert(waiting).await.expect("insert");
+    let plain = sample_record("FK-STORE-PLAIN", "a", exported("FK-STORE-PLAIN"));
+    store.insert(plain).await.expect("insert");
+    let ids: Vec<_> = store
+        .list_pending_updates(None, 1000)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|r| r.order_id)
+        .collect();
+    assert!(ids.contains(&OrderId::new("FK-STORE-PEND")));
+    assert!(!ids.contains(&OrderId::new("FK-STORE-PLAIN")));
+}
+
 /// Waybills are saved and read back per order.
 pub async fn keeps_waybills(store: &dyn Store) {
     let id = OrderId::new("FK-STORE-WB");
@@ -287,6 +317,7 @@ pub async fn run_store_suite(store: &dyn Store) {
     update_is_compare_and_swap(store).await;
     list_active_pages_per_instance(store).await;
     list_failed_and_exporting(store).await;
+    list_pending_updates(store).await;
     keeps_waybills(store).await;
     keeps_exceptions(store).await;
 }
