@@ -25,6 +25,8 @@ use crate::model::{
 
 #[cfg(any(test, feature = "mock"))]
 pub mod mock;
+#[cfg(feature = "sphere")]
+pub mod sphere;
 #[cfg(feature = "wapi")]
 pub mod wapi;
 
