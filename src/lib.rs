@@ -14,6 +14,7 @@
 //! - [`http`]: the one HTTP client the bundled providers share (retries, rate limit, body
 //!   caps, secret redaction);
 //! - [`testkit`] (feature `mock`): a conformance suite any provider can run against itself;
+//! - [`simulator`] (feature `simulator`): stateful HTTP fakes of Wapi and Sphere with fault knobs;
 //! - [`orchestrator`]: instances, routing rules, export on confirmation, the shipment
 //!   records in the host's [`Store`](orchestrator::Store) and the events sent to its
 //!   [`EventSink`](orchestrator::EventSink);
@@ -51,6 +52,8 @@ pub mod http;
 pub mod model;
 pub mod orchestrator;
 pub mod provider;
+#[cfg(feature = "simulator")]
+pub mod simulator;
 #[cfg(any(test, feature = "mock"))]
 pub mod testkit;
 

@@ -749,3 +749,92 @@ async fn a_stale_intent_is_taken_over_but_a_fresh_one_is_left_alone() {
 async fn memory_store_passes_the_store_suite() {
     testkit::run_store_suite(&MemoryStore::new()).await;
 }
+
+#[tokio::test]
+async fn reconcile_completes_intents_left_by_a_crash_without_a_second_order() {
+    use fulfillkit::provider::FulfillmentProvider;
+    let store = Arc::new(MemoryStore::new());
+    let mock = Arc::new(MockProvider::new());
+    // A provider that cannot de-duplicate (as Wapi): it refuses the number it already has.
+    let refusing = Arc::new(MockProvider::new());
+    refusing.fail_next(
+        Operation::Create,
+        Error::Conflict {
+            message: "order SO-3 already exists".into(),
+        },
+        10,
+    );
+    let events = Arc::new(CollectingSink::new());
+    // A process created SO-1 at the provider, then died before saving the record.
+    let crashed = sample_order("SO-1");
+    let created = mock.create_order(&crashed, &Waybill::new()).await.unwrap();
+    let old = chrono::Utc::now() - chrono::Duration::minutes(30);
+    let intent = |id: &str, instance: &str| {
+        let mut r = testkit::sample_record(id, instance, ExportState::Exporting { since: old });
+        r.order = sample_order(id);
+        r
+    };
+    store.insert(intent("SO-1", "only")).await.unwrap();
+    // Another died before the create: the provider never saw SO-2.
+    store.insert(intent("SO-2", "only")).await.unwrap();
+    store.insert(intent("SO-3", "refusing")).await.unwrap();
+    // A fresh intent belongs to a live replica.
+    let mut fresh = intent("SO-4", "only");
+    fresh.export = ExportState::Exporting {
+        since: chrono::Utc::now(),
+    };
+    store.insert(fresh).await.unwrap();
+
+    let o = Orchestrator::builder()
+        .instance(Instance::new("only", "only", mock.clone()))
+        .instance(Instance::new("refusing", "refusing", refusing.clone()))
+        .store(store.clone())
+        .events(events.clone())
+        .build()
+        .unwrap();
+    let report = o.reconcile(Duration::from_secs(600)).await.unwrap();
+    assert_eq!(
+        report,
+        ReconcileReport {
+            found: 4,
+            exported: 2,
+            failed: 1,
+            left_alone: 1
+        }
+    );
+    assert_eq!(mock.created_count(), 2, "SO-1 once (reused) and SO-2");
+    assert_eq!(mock.calls_of(Operation::Create).len(), 3);
+    let first = store.get(&"SO-1".into()).await.unwrap().unwrap();
+    assert_eq!(
+        first.shipment(),
+        Some(&created.reference),
+        "the existing shipment was reused"
+    );
+    let flagged = store.get(&"SO-3".into()).await.unwrap().unwrap();
+    assert!(
+        matches!(&flagged.export, ExportState::Failed { retryable: false, reason, .. } if reason.contains("SO-3")),
+        "{:?}",
+        flagged.export
+    );
+    let failed: Vec<_> = events
+        .events()
+        .into_iter()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                EventKind::ExportFailed {
+                    retryable: false,
+                    ..
+                }
+            )
+        })
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(
+        failed[0].order_id.as_ref().map(|o| o.as_str()),
+        Some("SO-3")
+    );
+    let fresh = store.get(&"SO-4".into()).await.unwrap().unwrap();
+    assert!(matches!(fresh.export, ExportState::Exporting { .. }));
+    assert_eq!(refusing.created_count(), 0);
+}

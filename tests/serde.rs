@@ -142,18 +142,31 @@ fn every_public_type_round_trips() {
     round_trip(&StockView::Levels);
     round_trip(&StockDisplay::Exact { available: 15 });
     round_trip(&StockDisplay::Level(Level::Many));
+    let mut requested = full_order();
+    requested.customer.phone = "+393409999999".into();
+    requested.address.city = "Padova".into();
     round_trip(&OrderException {
         order_id: "SO-1".into(),
         instance: "wapi-it-cod".into(),
+        shipment: ShipmentRef::new("SO-1", "WH0000653702"),
+        reason: ExceptionReason::TooLate,
         changed_fields: BTreeSet::from([KeyField::Address, KeyField::Phone]),
-        provider_state: "AssignedToPartner".into(),
+        provider_state: Some("AssignedToPartner".into()),
+        delivery_status: Some(status.clone()),
+        exported: full_order(),
+        requested: requested.clone(),
+        later_edits: vec![SuspendedEdit {
+            order: requested,
+            changed_fields: BTreeSet::from([KeyField::Address]),
+            at,
+        }],
         detected_at: at,
         resolution: Some(Resolution {
             action: ResolutionAction::Reexport,
             by: "operator-7".into(),
             note: Some("customer moved".into()),
-            at,
         }),
+        resolved_at: Some(at),
     });
     let query = AddressQuery::in_country("PL")
         .with_city("Łódź")

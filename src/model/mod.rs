@@ -8,16 +8,21 @@ mod codes;
 mod directory;
 mod exception;
 mod ids;
+mod merge;
 mod order;
 mod shipment;
 mod status;
 mod stock;
+mod text;
 mod waybill;
 
 pub use codes::{is_country_code, is_currency_code};
 pub use directory::{AddressKind, AddressOption, AddressQuery};
-pub use exception::{KeyField, OrderException, Resolution, ResolutionAction};
+pub use exception::{
+    ExceptionReason, KeyField, OrderException, Resolution, ResolutionAction, SuspendedEdit,
+};
 pub use ids::{InstanceId, OrderId, Sku};
+pub use merge::{MergedHistory, StatusOrder, is_reportable_change, merge_statuses};
 pub use order::{Address, CartLine, Customer, Order, Payment, normalize_phone};
 pub use shipment::{Shipment, ShipmentRef, TrackingUpdate};
 pub use status::{
@@ -26,4 +31,5 @@ pub use status::{
     normalize_status_key,
 };
 pub use stock::{Level, StockDisplay, StockLevel, StockPolicy, StockThresholds, StockView};
+pub use text::normalize_search_text;
 pub use waybill::{FieldKind, SelectOption, Waybill, WaybillField, WaybillForm};

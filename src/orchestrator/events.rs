@@ -61,6 +61,11 @@ pub enum EventKind {
         /// The new current status.
         to: DeliveryStatus,
     },
+    /// Tracking gave up on the shipment without a final status (maximum tracking age).
+    TrackingStopped {
+        /// Why.
+        reason: String,
+    },
     /// A sku's stock level or quantity changed.
     StockChanged {
         /// The product.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{InstanceId, Payment, StatusMapping, StockPolicy, Waybill};
+use crate::model::{InstanceId, Payment, StatusMapping, StatusOrder, StockPolicy, Waybill};
 use crate::provider::FulfillmentProvider;
 
 /// Which payments an instance accepts.
@@ -31,19 +31,6 @@ impl AcceptedPayment {
             AcceptedPayment::CashOnDelivery => payment.is_cash_on_delivery(),
         }
     }
-}
-
-/// How a shipment's status history is ordered before its current status is picked (SalesRender's
-/// `sortTrackStatuses` setting).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StatusOrder {
-    /// By classification, then time: a back-dated status cannot become current by arriving
-    /// last.
-    #[default]
-    Classification,
-    /// By time only.
-    Time,
 }
 
 /// The settings of one instance that the host keeps in its database (serde).

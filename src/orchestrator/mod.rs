@@ -57,25 +57,14 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 // Each concern's file decides what it makes public.
-#[allow(
-    unused_imports,
-    reason = "files being filled in by the tracking/exception/stock work"
-)]
 pub use changes::*;
-#[allow(
-    unused_imports,
-    reason = "files being filled in by the tracking/exception/stock work"
-)]
 pub use directory::*;
-#[allow(
-    unused_imports,
-    reason = "files being filled in by the tracking/exception/stock work"
-)]
 pub use stock::*;
 pub use tracking::*;
 
+pub use crate::model::StatusOrder;
 pub use events::{ChannelSink, CollectingSink, Event, EventKind, EventSink, NullSink};
-pub use instance::{AcceptedPayment, Instance, InstanceSettings, StatusOrder};
+pub use instance::{AcceptedPayment, Instance, InstanceSettings};
 pub use routing::{Condition, PaymentKind, Predicate, Route, RoutingRule};
 pub use store::{
     Automation, ExceptionFilter, ExportState, Fingerprint, Fingerprints, MemoryStore,
@@ -137,6 +126,19 @@ pub struct RetryReport {
     pub failed: usize,
     /// Failed exports left alone: not retryable, or automation suspended.
     pub skipped: usize,
+}
+
+/// What [`Orchestrator::reconcile`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReconcileReport {
+    /// Unfinished export intents found.
+    pub found: usize,
+    /// Of those, now exported (or found exported at the provider).
+    pub exported: usize,
+    /// Of those, failed (the record says why; non-retryable ones need an operator).
+    pub failed: usize,
+    /// Of those, younger than `min_age` and left to their owner.
+    pub left_alone: usize,
 }
 
 /// Builds an [`Orchestrator`].
@@ -298,10 +300,6 @@ enum Target<'a> {
 }
 
 /// Connects the host to its fulfillment instances; see the [module docs](self).
-#[allow(
-    dead_code,
-    reason = "caches and tracking settings are read by work in progress"
-)]
 pub struct Orchestrator {
     instances: Vec<Instance>,
     by_id: HashMap<InstanceId, usize>,
@@ -417,7 +415,8 @@ impl Orchestrator {
     /// [`ExportState::Failed`], [`EventKind::ExportFailed`] is emitted, and
     /// [`Self::retry_failed_exports`] can try again).
     pub async fn on_order_confirmed(&self, order: &Order) -> Result<ExportOutcome> {
-        self.export(order, Target::Routed, None, true).await
+        self.export(order, Target::Routed, None, true, self.stale_intent)
+            .await
     }
 
     /// Exports `order` to `instance` by hand (an operator's choice in the order card), with
@@ -438,6 +437,7 @@ impl Orchestrator {
             Target::Instance(instance),
             Some(waybill.clone()),
             false,
+            self.stale_intent,
         )
         .await
     }
@@ -473,6 +473,7 @@ impl Orchestrator {
                         Target::Instance(&record.instance),
                         Some(record.waybill.clone()),
                         true,
+                        self.stale_intent,
                     )
                     .await;
                 match outcome {
@@ -480,6 +481,50 @@ impl Orchestrator {
                         report.exported += 1
                     }
                     Ok(_) => report.skipped += 1,
+                    Err(_) => report.failed += 1,
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Completes export intents left behind by a process that died between the provider's
+    /// create and the record's save. **Call it at start-up**, before serving confirmations.
+    ///
+    /// Each intent at least `min_age` old is exported again through the provider's idempotent
+    /// create: a provider that can look the order up (Sphere) returns the existing shipment; one
+    /// that cannot (Wapi refuses the duplicate number) makes the record
+    /// [`ExportState::Failed`] with `retryable: false` and an [`EventKind::ExportFailed`] naming
+    /// the order, for an operator to attach — never a second order. A single process passes
+    /// `Duration::ZERO`; with replicas sharing a store, pass more than the longest provider
+    /// call (the builder's `stale_intent_after`) so a live replica's export is left alone.
+    ///
+    /// # Errors
+    ///
+    /// Only store errors; provider outcomes are counted in the report.
+    pub async fn reconcile(&self, min_age: Duration) -> Result<ReconcileReport> {
+        let mut report = ReconcileReport::default();
+        let mut after: Option<OrderId> = None;
+        loop {
+            let page = self.store.list_exporting(after.as_ref(), PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.order_id.clone());
+            for record in page {
+                report.found += 1;
+                let outcome = self
+                    .export(
+                        &record.order,
+                        Target::Instance(&record.instance),
+                        Some(record.waybill.clone()),
+                        false,
+                        min_age,
+                    )
+                    .await;
+                match outcome {
+                    Ok(ExportOutcome::Exported { .. } | ExportOutcome::AlreadyExported { .. }) => {
+                        report.exported += 1
+                    }
+                    Ok(_) => report.left_alone += 1,
                     Err(_) => report.failed += 1,
                 }
             }
@@ -530,6 +575,7 @@ impl Orchestrator {
         target: Target<'_>,
         operator_waybill: Option<Waybill>,
         automatic: bool,
+        takeover_after: Duration,
     ) -> Result<ExportOutcome> {
         let _guard = self.lock_order(&order.id).await;
         let existing = self.store.get(&order.id).await?;
@@ -537,7 +583,7 @@ impl Orchestrator {
             if automatic && record.automation == Automation::Suspended {
                 return Ok(ExportOutcome::Suspended);
             }
-            if let Some(outcome) = self.settled_outcome(record) {
+            if let Some(outcome) = self.settled_outcome(record, takeover_after) {
                 return Ok(outcome);
             }
         }
@@ -591,6 +637,8 @@ impl Orchestrator {
             Some(record) => {
                 intent.version = record.version;
                 intent.automation = record.automation;
+                // A re-export (exception resolution) numbered the record anew; keep it.
+                intent.export_seq = record.export_seq;
                 intent.history = record.history;
                 intent.current_status = record.current_status;
                 match self.store.update(intent).await {
@@ -604,13 +652,14 @@ impl Orchestrator {
             // Another replica wrote first: report what it did.
             return Ok(match self.store.get(&order.id).await? {
                 Some(r) => self
-                    .settled_outcome(&r)
+                    .settled_outcome(&r, takeover_after)
                     .unwrap_or(ExportOutcome::InProgress),
                 None => ExportOutcome::InProgress,
             });
         };
 
-        match instance.provider.create_order(order, &waybill).await {
+        let sent = changes::provider_order(order, record.export_seq);
+        match instance.provider.create_order(&sent, &waybill).await {
             Ok(shipment) => {
                 let at = self.now();
                 let exported = ExportState::Exported {
@@ -669,8 +718,12 @@ impl Orchestrator {
     }
 
     /// The outcome for a record that needs no export: already exported, or being exported by
-    /// someone else (an intent younger than the takeover age).
-    fn settled_outcome(&self, record: &ShipmentRecord) -> Option<ExportOutcome> {
+    /// someone else (an intent younger than `takeover_after`).
+    fn settled_outcome(
+        &self,
+        record: &ShipmentRecord,
+        takeover_after: Duration,
+    ) -> Option<ExportOutcome> {
         match &record.export {
             ExportState::Exported { shipment, .. } => Some(ExportOutcome::AlreadyExported {
                 instance: record.instance.clone(),
@@ -678,7 +731,7 @@ impl Orchestrator {
             }),
             ExportState::Exporting { since } => {
                 let age = (self.now() - *since).to_std().unwrap_or(Duration::ZERO);
-                (age < self.stale_intent).then_some(ExportOutcome::InProgress)
+                (age < takeover_after).then_some(ExportOutcome::InProgress)
             }
             ExportState::Failed { .. } => None,
         }

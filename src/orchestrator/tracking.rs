@@ -1,22 +1,518 @@
-//! Tracking: polling providers for status changes, merging them into the record, and emitting
-//! an event on every real change.
+//! Tracking: polling providers for status changes ([`Orchestrator::sync_tracking`]) or taking
+//! them pushed by the host ([`Orchestrator::ingest_tracking`]), merging them into the record
+//! ([`merge_statuses`]), and emitting [`EventKind::DeliveryStatusChanged`] on every real change
+//! — and only then.
+//!
+//! Polling is adaptive ([`PollPolicy`]): each shipment gets its next poll time from its current
+//! status, final statuses stop tracking, and so does age. Due shipments are grouped by instance
+//! and sent in batches of the provider's `max_track_batch`, at most
+//! [`tracking_concurrency`](super::OrchestratorBuilder::tracking_concurrency) requests in flight
+//! per instance (the provider's own rate limit applies on top); instances are polled side by
+//! side, and one failing instance does not stop the others.
 
+use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
+
+use super::{EventKind, ExportState, Instance, Orchestrator, PAGE, ShipmentRecord};
+use crate::error::Result;
+use crate::model::{
+    DeliveryStatus, InstanceId, OrderId, Payment, ShipmentRef, StatusCode, StatusTable,
+    TrackingUpdate, is_reportable_change, merge_statuses,
+};
 
 /// When each shipment is polled next, by its current status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 #[non_exhaustive]
 pub struct PollPolicy {
-    /// Maximum age of tracking (from export) after which a shipment is no longer polled.
+    /// Interval by current status; statuses not listed use `default_interval`.
+    pub intervals: BTreeMap<StatusCode, Duration>,
+    /// Interval for statuses not in `intervals` (default 1 h).
+    pub default_interval: Duration,
+    /// Interval for a cash-on-delivery order that is `Delivered` but not yet `Paid`
+    /// (default 6 h).
+    pub cod_delivered_interval: Duration,
+    /// Tracking stops this long after export (default 150 days), with an event.
     pub max_tracking_age: Duration,
 }
 
+const MINUTE: u64 = 60;
+const HOUR: u64 = 60 * MINUTE;
+
 impl Default for PollPolicy {
+    /// 30 min while `Arrived` / `OnDelivery` / `Pending`, 2 h while `InTransit`, 1 h otherwise,
+    /// 6 h for COD `Delivered` until `Paid`, 150 days at most.
     fn default() -> Self {
+        let minutes = |m| Duration::from_secs(m * MINUTE);
         Self {
-            max_tracking_age: Duration::from_secs(150 * 24 * 3600),
+            intervals: [
+                (StatusCode::Arrived, minutes(30)),
+                (StatusCode::OnDelivery, minutes(30)),
+                (StatusCode::Pending, minutes(30)),
+                (StatusCode::InTransit, Duration::from_secs(2 * HOUR)),
+            ]
+            .into(),
+            default_interval: Duration::from_secs(HOUR),
+            cod_delivered_interval: Duration::from_secs(6 * HOUR),
+            max_tracking_age: Duration::from_secs(150 * 24 * HOUR),
         }
+    }
+}
+
+impl PollPolicy {
+    /// Sets the interval for one status.
+    pub fn with_interval(mut self, status: StatusCode, interval: Duration) -> Self {
+        self.intervals.insert(status, interval);
+        self
+    }
+
+    /// Sets the interval for statuses without their own.
+    pub fn with_default_interval(mut self, interval: Duration) -> Self {
+        self.default_interval = interval;
+        self
+    }
+
+    /// Sets the maximum tracking age.
+    pub fn with_max_tracking_age(mut self, age: Duration) -> Self {
+        self.max_tracking_age = age;
+        self
+    }
+
+    /// How long until the next poll of a shipment in `current` paid with `payment`; `None`
+    /// when the status is final and tracking stops.
+    pub fn next_interval(
+        &self,
+        current: Option<&DeliveryStatus>,
+        payment: &Payment,
+    ) -> Option<Duration> {
+        let Some(status) = current else {
+            return Some(self.default_interval);
+        };
+        if status.code.is_final_for(payment) {
+            return None;
+        }
+        if status.code == StatusCode::Delivered {
+            return Some(self.cod_delivered_interval);
+        }
+        Some(
+            self.intervals
+                .get(&status.code)
+                .copied()
+                .unwrap_or(self.default_interval),
+        )
+    }
+}
+
+/// What one [`Orchestrator::sync_tracking`] (or ingest) did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncReport {
+    /// Shipments asked about (or updates ingested).
+    pub polled: usize,
+    /// Shipments whose current status really changed (one event each).
+    pub changed: usize,
+    /// Shipments in batches that failed; they are polled again next time.
+    pub failed: usize,
+    /// Shipments whose tracking stopped (final status or maximum age).
+    pub stopped: usize,
+    /// Tracking requests sent.
+    pub requests: usize,
+    /// One line per failed batch or instance: instance and error.
+    pub errors: Vec<String>,
+}
+
+impl SyncReport {
+    fn absorb(&mut self, other: SyncReport) {
+        self.polled += other.polled;
+        self.changed += other.changed;
+        self.failed += other.failed;
+        self.stopped += other.stopped;
+        self.requests += other.requests;
+        self.errors.extend(other.errors);
+    }
+}
+
+/// What applying one update did to a record.
+#[derive(Default)]
+struct Applied {
+    changed: Option<(Option<DeliveryStatus>, DeliveryStatus)>,
+    stopped: Option<String>,
+}
+
+impl Orchestrator {
+    /// Polls every due shipment (exported, not final, `next_poll_at <= now`) of every instance
+    /// and applies what the providers report: batches of the provider's `max_track_batch`, at
+    /// most `tracking_concurrency` requests in flight per instance, instances side by side.
+    ///
+    /// # Errors
+    ///
+    /// Only store errors while listing; provider failures are counted in the report and the
+    /// shipments concerned are polled again next time.
+    pub async fn sync_tracking(&self, now: DateTime<Utc>) -> Result<SyncReport> {
+        let per_instance = self
+            .instances
+            .iter()
+            .map(|instance| self.sync_instance(instance, now));
+        let mut report = SyncReport::default();
+        for result in futures_util::future::join_all(per_instance).await {
+            match result {
+                Ok(r) => report.absorb(r),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(report)
+    }
+
+    /// Applies tracking updates the host received for `instance` (by webhook): the same
+    /// overrides, merge, store and event path as polling.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::NotFound`] for an unknown instance; store errors. Updates for orders
+    /// without a record are counted as failed, not fatal.
+    pub async fn ingest_tracking(
+        &self,
+        instance: &InstanceId,
+        updates: Vec<TrackingUpdate>,
+    ) -> Result<SyncReport> {
+        let instance = self.instance_or_err(instance)?;
+        let overrides = overrides_of(instance);
+        let now = self.now();
+        let mut report = SyncReport::default();
+        for update in updates {
+            report.polled += 1;
+            let Some(record) = self.record_of(update.shipment()).await? else {
+                report.failed += 1;
+                report.errors.push(format!(
+                    "{}: no shipment record for order {}",
+                    instance.id,
+                    update.shipment().order_id
+                ));
+                continue;
+            };
+            self.apply_update(
+                instance,
+                &overrides,
+                record,
+                Some(&update),
+                now,
+                &mut report,
+            )
+            .await?;
+        }
+        Ok(report)
+    }
+
+    /// Runs [`Self::sync_tracking`] every `interval` until `shutdown` completes, for hosts
+    /// that want a loop; errors are logged and the loop goes on.
+    pub async fn run_tracking(&self, interval: Duration, shutdown: impl Future<Output = ()>) {
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            match self.sync_tracking(self.now()).await {
+                Ok(report) => tracing::debug!(?report, "tracking sync"),
+                Err(error) => tracing::warn!(%error, "tracking sync failed"),
+            }
+            let tick = std::pin::pin!(tokio::time::sleep(interval));
+            if let futures_util::future::Either::Left(_) =
+                futures_util::future::select(shutdown.as_mut(), tick).await
+            {
+                return;
+            }
+        }
+    }
+
+    /// The record a provider's shipment belongs to. A re-exported order is known to the
+    /// provider as `{id}-R{n}` ([`super::provider_order_id`]): fall back to the host's id and
+    /// accept the record only if it really holds this shipment.
+    async fn record_of(&self, shipment: &ShipmentRef) -> Result<Option<ShipmentRecord>> {
+        if let Some(record) = self.store.get(&shipment.order_id).await? {
+            return Ok(Some(record));
+        }
+        let Some((host_id, seq)) = shipment.order_id.as_str().rsplit_once("-R") else {
+            return Ok(None);
+        };
+        if seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) {
+            return Ok(None);
+        }
+        Ok(self
+            .store
+            .get(&OrderId::new(host_id))
+            .await?
+            .filter(|r| r.shipment() == Some(shipment)))
+    }
+
+    async fn sync_instance(&self, instance: &Instance, now: DateTime<Utc>) -> Result<SyncReport> {
+        let mut due = Vec::new();
+        let mut report = SyncReport::default();
+        let mut after: Option<OrderId> = None;
+        loop {
+            let page = self
+                .store
+                .list_active(&instance.id, after.as_ref(), PAGE)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.order_id.clone());
+            for record in page {
+                if record.next_poll_at.is_some_and(|t| t > now) {
+                    continue;
+                }
+                if self.too_old(&record, now) {
+                    self.stop(record, now, &mut report).await?;
+                } else {
+                    due.push(record);
+                }
+            }
+        }
+        if due.is_empty() {
+            return Ok(report);
+        }
+        let overrides = overrides_of(instance);
+        let batch_size = instance.provider.capabilities().max_track_batch.max(1);
+        let batches: Vec<Vec<ShipmentRecord>> = due
+            .chunks(batch_size)
+            .map(<[ShipmentRecord]>::to_vec)
+            .collect();
+        let results: Vec<Result<SyncReport>> = futures_util::stream::iter(batches)
+            .map(|batch| self.sync_batch(instance, &overrides, batch, now))
+            .buffer_unordered(self.tracking_concurrency)
+            .collect()
+            .await;
+        for result in results {
+            report.absorb(result?);
+        }
+        Ok(report)
+    }
+
+    async fn sync_batch(
+        &self,
+        instance: &Instance,
+        overrides: &StatusTable,
+        batch: Vec<ShipmentRecord>,
+        now: DateTime<Utc>,
+    ) -> Result<SyncReport> {
+        let mut report = SyncReport {
+            polled: batch.len(),
+            requests: 1,
+            ..SyncReport::default()
+        };
+        let refs: Vec<ShipmentRef> = batch.iter().filter_map(|r| r.shipment().cloned()).collect();
+        let updates = match instance.provider.track(&refs).await {
+            Ok(updates) => updates,
+            Err(error) => {
+                report.failed = batch.len();
+                report.errors.push(format!("{}: {error}", instance.id));
+                return Ok(report);
+            }
+        };
+        for record in batch {
+            let update = record
+                .shipment()
+                .and_then(|r| updates.iter().find(|u| u.shipment() == r));
+            // A shipment missing from the answer is "no news": it is still rescheduled.
+            self.apply_update(instance, overrides, record, update, now, &mut report)
+                .await?;
+        }
+        Ok(report)
+    }
+
+    /// Merges `update` into the record with compare-and-swap (a concurrent change is re-read
+    /// and merged again, never overwritten), reschedules it, and emits the change event.
+    async fn apply_update(
+        &self,
+        instance: &Instance,
+        overrides: &StatusTable,
+        record: ShipmentRecord,
+        update: Option<&TrackingUpdate>,
+        now: DateTime<Utc>,
+        report: &mut SyncReport,
+    ) -> Result<()> {
+        let incoming: Vec<DeliveryStatus> = match update {
+            Some(TrackingUpdate::Statuses { statuses, .. }) => statuses
+                .iter()
+                .map(|s| with_override(overrides, s.clone()))
+                .collect(),
+            Some(TrackingUpdate::NotFound { at, .. }) => vec![DeliveryStatus::new(
+                StatusCode::Unregistered,
+                "not known to the provider",
+                *at,
+            )],
+            None => Vec::new(),
+        };
+        let incoming = self.with_pickup_point(instance, &record, incoming).await;
+        let order = instance.settings.status_order;
+        let policy = &self.poll_policy;
+        let mut applied = Applied::default();
+        let saved = self
+            .modify(record, |r| {
+                applied = Applied::default();
+                let merged = merge_statuses(&r.history, &incoming, order);
+                r.history = merged.history;
+                r.current_status = merged.current;
+                if let Some(current) = &r.current_status {
+                    if is_reportable_change(r.last_reported.as_ref(), current) {
+                        applied.changed = Some((r.last_reported.clone(), current.clone()));
+                        r.last_reported = Some(current.clone());
+                    }
+                }
+                r.next_poll_at = policy
+                    .next_interval(r.current_status.as_ref(), &r.order.payment)
+                    .and_then(|d| chrono::Duration::from_std(d).ok())
+                    .map(|d| now + d);
+                if r.next_poll_at.is_none() {
+                    applied.stopped = Some("final status".into());
+                }
+                r.updated_at = now;
+            })
+            .await?;
+        if let Some((from, to)) = applied.changed {
+            report.changed += 1;
+            self.emit(EventKind::DeliveryStatusChanged { from, to }, &saved)
+                .await;
+        }
+        if applied.stopped.is_some() {
+            report.stopped += 1;
+        }
+        Ok(())
+    }
+
+    /// For an order sent to a pickup point, gives the statuses that mean the parcel waits
+    /// there (`Arrived`, `OnDelivery`, `Pending`) the point's details from the provider's
+    /// directory when the provider's status carries none: providers name the point by code at
+    /// most, while the recipient needs its address, postcode and opening hours. A directory
+    /// that cannot be read leaves the statuses as they are; tracking never fails for it.
+    async fn with_pickup_point(
+        &self,
+        instance: &Instance,
+        record: &ShipmentRecord,
+        mut incoming: Vec<DeliveryStatus>,
+    ) -> Vec<DeliveryStatus> {
+        let waiting = |s: &DeliveryStatus| {
+            s.pickup_point.is_none()
+                && matches!(
+                    s.code,
+                    StatusCode::Arrived | StatusCode::OnDelivery | StatusCode::Pending
+                )
+        };
+        let address = &record.order.address;
+        if address.pickup_point_id.is_none()
+            || !instance.provider.capabilities().address_directory
+            || !incoming.iter().any(waiting)
+        {
+            return incoming;
+        }
+        let point = match self.directory_entry(&instance.id, address).await {
+            Ok(entry) => entry.and_then(|e| e.to_pickup_point()),
+            Err(error) => {
+                tracing::debug!(%error, order = %record.order_id, "pickup point not enriched");
+                None
+            }
+        };
+        if let Some(point) = point {
+            for status in incoming.iter_mut().filter(|s| waiting(s)) {
+                status.pickup_point = Some(point.clone());
+            }
+        }
+        incoming
+    }
+
+    fn too_old(&self, record: &ShipmentRecord, now: DateTime<Utc>) -> bool {
+        let ExportState::Exported { at, .. } = &record.export else {
+            return false;
+        };
+        (now - *at)
+            .to_std()
+            .is_ok_and(|age| age > self.poll_policy.max_tracking_age)
+    }
+
+    async fn stop(
+        &self,
+        record: ShipmentRecord,
+        now: DateTime<Utc>,
+        report: &mut SyncReport,
+    ) -> Result<()> {
+        let days = self.poll_policy.max_tracking_age.as_secs() / (24 * HOUR);
+        let saved = self
+            .modify(record, |r| {
+                r.tracking_stopped = true;
+                r.next_poll_at = None;
+                r.updated_at = now;
+            })
+            .await?;
+        report.stopped += 1;
+        self.emit(
+            EventKind::TrackingStopped {
+                reason: format!("no final status after {days} days"),
+            },
+            &saved,
+        )
+        .await;
+        Ok(())
+    }
+}
+
+/// The instance's raw-status overrides as a table (empty for most instances).
+fn overrides_of(instance: &Instance) -> StatusTable {
+    StatusTable::new().with_overrides(&instance.settings.status_overrides)
+}
+
+/// Re-maps `status` when the instance overrides its raw text.
+fn with_override(overrides: &StatusTable, mut status: DeliveryStatus) -> DeliveryStatus {
+    if let Some(mapping) = overrides.lookup(&status.original) {
+        status.code = mapping.code;
+        status.problem = mapping.problem.clone();
+    }
+    status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal::Decimal;
+
+    #[test]
+    fn poll_intervals_follow_the_status() {
+        let policy = PollPolicy::default();
+        let at = Utc::now();
+        let prepaid = Payment::Prepaid;
+        let cod = Payment::CashOnDelivery {
+            amount: Decimal::ONE,
+        };
+        let next = |code, payment: &Payment| {
+            policy.next_interval(Some(&DeliveryStatus::new(code, "x", at)), payment)
+        };
+        assert_eq!(
+            next(StatusCode::OnDelivery, &prepaid),
+            Some(Duration::from_secs(1800))
+        );
+        assert_eq!(
+            next(StatusCode::InTransit, &prepaid),
+            Some(Duration::from_secs(7200))
+        );
+        assert_eq!(
+            next(StatusCode::Registered, &prepaid),
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(next(StatusCode::Delivered, &prepaid), None);
+        assert_eq!(
+            next(StatusCode::Delivered, &cod),
+            Some(Duration::from_secs(6 * 3600))
+        );
+        assert_eq!(next(StatusCode::Paid, &cod), None);
+        for code in [
+            StatusCode::DeliveredToSender,
+            StatusCode::Cancelled,
+            StatusCode::Lost,
+            StatusCode::Damaged,
+        ] {
+            assert_eq!(next(code, &cod), None, "{code:?}");
+        }
+        assert_eq!(
+            policy.next_interval(None, &prepaid),
+            Some(Duration::from_secs(3600))
+        );
     }
 }

@@ -90,7 +90,7 @@ pub struct MockProvider {
     form: WaybillForm,
     table: StatusTable,
     lock_stage: StatusCode,
-    latency: Option<Duration>,
+    latency: HashMap<Operation, Duration>,
     script: Vec<StatusCode>,
     state: Mutex<State>,
     in_flight: AtomicUsize,
@@ -131,7 +131,7 @@ impl MockProvider {
             form: WaybillForm::default(),
             table,
             lock_stage: StatusCode::Packed,
-            latency: None,
+            latency: HashMap::new(),
             script: Vec::new(),
             state: Mutex::new(State::default()),
             in_flight: AtomicUsize::new(0),
@@ -165,7 +165,15 @@ impl MockProvider {
 
     /// Delays every call by `latency` (tokio time, so tests may pause the clock).
     pub fn with_latency(mut self, latency: Duration) -> Self {
-        self.latency = Some(latency);
+        for operation in Operation::ALL {
+            self.latency.insert(operation, latency);
+        }
+        self
+    }
+
+    /// Delays the calls of one operation by `latency` (e.g. only `track`, for benchmarks).
+    pub fn with_operation_latency(mut self, operation: Operation, latency: Duration) -> Self {
+        self.latency.insert(operation, latency);
         self
     }
 
@@ -327,8 +335,8 @@ impl MockProvider {
         let guard = InFlight(&self.in_flight);
         self.max_in_flight
             .fetch_max(now_in_flight, Ordering::SeqCst);
-        if let Some(latency) = self.latency {
-            tokio::time::sleep(latency).await;
+        if let Some(latency) = self.latency.get(&operation) {
+            tokio::time::sleep(*latency).await;
         }
         let mut state = self.lock();
         let failure = if !self.capabilities.supports(operation) {

@@ -30,6 +30,29 @@ pub mod sphere;
 #[cfg(feature = "wapi")]
 pub mod wapi;
 
+/// Reads one optional waybill value with `read`, recording a field error when it is present
+/// but unreadable. Empty strings count as absent.
+#[cfg(any(feature = "sphere", feature = "wapi"))]
+pub(crate) fn waybill_value<T>(
+    waybill: &Waybill,
+    key: &str,
+    reason: &str,
+    errors: &mut Vec<crate::error::FieldError>,
+    read: impl FnOnce(&serde_json::Value) -> Option<T>,
+) -> Option<T> {
+    let value = waybill
+        .get(key)
+        .filter(|v| v.as_str().is_none_or(|s| !s.trim().is_empty()))?;
+    let read = read(value);
+    if read.is_none() {
+        errors.push(crate::error::FieldError::new(
+            format!("waybill.values.{key}"),
+            reason,
+        ));
+    }
+    read
+}
+
 /// What a provider can do, so callers (and the conformance testkit) need not try.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]

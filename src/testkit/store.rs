@@ -7,8 +7,8 @@ use chrono::{TimeZone, Utc};
 use super::sample_order;
 use crate::error::Error;
 use crate::model::{
-    DeliveryStatus, InstanceId, KeyField, OrderException, OrderId, Resolution, ResolutionAction,
-    ShipmentRef, StatusCode, Waybill,
+    DeliveryStatus, ExceptionReason, InstanceId, KeyField, OrderException, OrderId, Resolution,
+    ResolutionAction, ShipmentRef, StatusCode, Waybill,
 };
 use crate::orchestrator::{
     Automation, ExceptionFilter, ExportState, Fingerprints, PendingUpdate, ShipmentRecord, Store,
@@ -256,18 +256,28 @@ pub async fn keeps_exceptions(store: &dyn Store) {
     for (i, instance, hour, resolved) in
         [(1, "a", 8, false), (2, "a", 9, true), (3, "b", 10, false)]
     {
+        let order_id = format!("FK-STORE-EX-{i}");
+        let exported = sample_order(&order_id);
+        let mut requested = exported.clone();
+        requested.customer.phone = "+393409999999".into();
         let exception = OrderException {
-            order_id: OrderId::new(format!("FK-STORE-EX-{i}")),
+            order_id: OrderId::new(order_id.clone()),
             instance: InstanceId::new(instance),
+            shipment: ShipmentRef::new(order_id.as_str(), format!("REF-{order_id}")),
+            reason: ExceptionReason::TooLate,
             changed_fields: [KeyField::Phone].into(),
-            provider_state: "Packed".into(),
+            provider_state: Some("Packed".into()),
+            delivery_status: Some(DeliveryStatus::new(StatusCode::Packed, "Packed", at(hour))),
+            exported,
+            requested,
+            later_edits: Vec::new(),
             detected_at: at(hour),
             resolution: resolved.then(|| Resolution {
                 action: ResolutionAction::Manual,
                 by: "op".into(),
                 note: None,
-                at: at(hour + 1),
             }),
+            resolved_at: resolved.then(|| at(hour + 1)),
         };
         store.put_exception(exception).await.expect("put");
     }

@@ -24,6 +24,7 @@ use crate::model::{
     Address, AddressKind, AddressOption, AddressQuery, DeliveryStatus, FieldKind, Order, Payment,
     SelectOption, StatusTable, StockLevel, Waybill, WaybillField, WaybillForm, normalize_phone,
 };
+use crate::provider::waybill_value;
 
 // ---------------------------------------------------------------------------------------------
 // Lenient field readers
@@ -205,25 +206,6 @@ pub(crate) fn waybill_form(ship_via_options: &[String]) -> WaybillForm {
             .with_help("defaults to the day the order was confirmed"),
     );
     WaybillForm::new(fields)
-}
-
-/// Reads one optional waybill value with `read`, recording a field error when it is present
-/// but unreadable. Empty strings count as absent.
-fn waybill_value<T>(
-    waybill: &Waybill,
-    key: &str,
-    reason: &str,
-    errors: &mut Vec<FieldError>,
-    read: impl FnOnce(&Value) -> Option<T>,
-) -> Option<T> {
-    let value = waybill
-        .get(key)
-        .filter(|v| v.as_str().is_none_or(|s| !s.trim().is_empty()))?;
-    let read = read(value);
-    if read.is_none() {
-        errors.push(FieldError::new(format!("waybill.values.{key}"), reason));
-    }
-    read
 }
 
 // ---------------------------------------------------------------------------------------------

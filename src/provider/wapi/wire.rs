@@ -23,6 +23,7 @@ use crate::model::{
     OpeningHours, Order, SelectOption, StatusTable, StockLevel, Waybill, WaybillField, WaybillForm,
     normalize_phone, normalize_status_key,
 };
+use crate::provider::waybill_value;
 
 // ---------------------------------------------------------------------------------------------
 // Amounts
@@ -297,25 +298,6 @@ pub(crate) fn waybill_form(courier_options: &[String]) -> WaybillForm {
         },
     ));
     WaybillForm::new(fields)
-}
-
-/// Reads one optional waybill value with `read`, recording a field error when it is present
-/// but unreadable. Empty strings count as absent.
-fn waybill_value<T>(
-    waybill: &Waybill,
-    key: &str,
-    reason: &str,
-    errors: &mut Vec<FieldError>,
-    read: impl FnOnce(&Value) -> Option<T>,
-) -> Option<T> {
-    let value = waybill
-        .get(key)
-        .filter(|v| v.as_str().is_none_or(|s| !s.trim().is_empty()))?;
-    let read = read(value);
-    if read.is_none() {
-        errors.push(FieldError::new(format!("waybill.values.{key}"), reason));
-    }
-    read
 }
 
 /// The wire line for `line`: prices only when cash is collected, the invoice price always.
