@@ -1,196 +1,328 @@
-//! Quickstart: three fulfillment instances (two accounts of one company for prepaid and cash on
-//! delivery in Italy, one account of another company for Poland), routing rules, orders
-//! confirmed and exported, one followed to delivery at a pickup point, one edit refused once
-//! the parcel is packed.
+//! Quickstart: the whole lifecycle over real HTTP, against the bundled simulators of both
+//! fulfillment companies.
 //!
-//! Runs on the in-process mock provider. Run with `cargo run --example quickstart`.
+//! Three instances — two Wapi accounts (prepaid and cash on delivery, Italy and Poland) and
+//! one Sphere account (United States) — chosen per order by routing rules; a pickup point found
+//! in Wapi's directory; orders exported on confirmation; an edit applied; simulated days passing
+//! with tracking events (one at a pickup point); an edit that comes too late, becomes an
+//! exception and is resolved; the stock as two roles see it; a final table.
+//!
+//! Run with `cargo run --example quickstart`.
 
 use std::sync::Arc;
 
 use chrono::Utc;
 use fulfillkit::model::{
-    DeliveryStatus, Order, Payment, PickupPoint, Problem, StatusCode, Waybill,
+    Address, AddressQuery, Order, Payment, Resolution, ResolutionAction, StockDisplay, StockPolicy,
+    StockThresholds, StockView,
 };
 use fulfillkit::orchestrator::{
-    AcceptedPayment, CollectingSink, Condition, EventKind, ExportOutcome, Instance,
-    InstanceSettings, Orchestrator, PaymentKind, RoutingRule,
+    AcceptedPayment, Automation, ChangeOutcome, CollectingSink, Condition, EventKind,
+    ExportOutcome, Instance, InstanceSettings, Orchestrator, PaymentKind, RoutingRule,
 };
-use fulfillkit::provider::mock::MockProvider;
-use fulfillkit::provider::{FulfillmentProvider, UpdateOutcome};
+use fulfillkit::simulator::{
+    SphereInventoryRow, SphereSimulator, Step, WapiSimulator, WapiStockRow,
+};
 use fulfillkit::testkit::sample_order;
 
-#[tokio::main(flavor = "current_thread")]
+#[tokio::main]
 async fn main() -> fulfillkit::Result<()> {
-    // Two accounts at one company (kind "italian-3pl"), one at another ("polish-3pl").
-    let it_prepaid = Arc::new(MockProvider::new().with_kind("italian-3pl"));
-    let it_cod = Arc::new(MockProvider::new().with_kind("italian-3pl"));
-    let pl = Arc::new(MockProvider::new().with_kind("polish-3pl"));
+    // 1. Two Wapi accounts and one Sphere account, each a simulator on 127.0.0.1.
+    let wapi_prepaid = WapiSimulator::builder()
+        .with_pickup_point_directory(true)
+        .with_stock([WapiStockRow::new("IT", "ITWH2", "Demo Product-1", 15)])
+        .start()
+        .await?;
+    let wapi_cod = WapiSimulator::start().await?;
+    let sphere = SphereSimulator::builder()
+        .with_inventory([SphereInventoryRow::new(100, "Demo Product-1", 120)])
+        .start()
+        .await?;
     let events = Arc::new(CollectingSink::new());
-
+    let only = |accepted| InstanceSettings::default().with_accepted_payment(accepted);
     let orchestrator = Orchestrator::builder()
         .instance(
             Instance::new(
-                "it-prepaid",
-                "Italy, prepaid (Acme Srl)",
-                it_prepaid.clone(),
+                "wapi-prepaid",
+                "Wapi, prepaid (Acme Srl)",
+                Arc::new(
+                    wapi_prepaid
+                        .provider_builder()
+                        .with_instance_label("wapi-prepaid")
+                        .build()?,
+                ),
             )
             .with_settings(
-                InstanceSettings::default()
-                    .with_legal_entity("Acme Srl")
-                    .with_accepted_payment(AcceptedPayment::Prepaid),
+                only(AcceptedPayment::Prepaid).with_stock_policy(
+                    StockPolicy::new(StockThresholds::new(20, 100)?)
+                        .with_view("warehouse", StockView::Exact)
+                        .with_view("sales", StockView::Levels),
+                ),
             ),
         )
         .instance(
             Instance::new(
-                "it-cod",
-                "Italy, cash on delivery (Acme Srl)",
-                it_cod.clone(),
+                "wapi-cod",
+                "Wapi, cash on delivery (Acme Srl)",
+                Arc::new(
+                    wapi_cod
+                        .provider_builder()
+                        .with_instance_label("wapi-cod")
+                        .build()?,
+                ),
             )
-            .with_settings(
-                InstanceSettings::default()
-                    .with_legal_entity("Acme Srl")
-                    .with_accepted_payment(AcceptedPayment::CashOnDelivery),
-            ),
+            .with_settings(only(AcceptedPayment::CashOnDelivery)),
         )
-        .instance(Instance::new("pl", "Poland (Acme Sp. z o.o.)", pl.clone()))
+        .instance(Instance::new(
+            "sphere-us",
+            "Sphere, United States (Acme Inc)",
+            Arc::new(
+                sphere
+                    .provider_builder()
+                    .with_instance_label("sphere-us")
+                    .build()?,
+            ),
+        ))
         .rule(RoutingRule::new(
-            "italy, prepaid",
+            "IT/PL prepaid",
             Condition::All {
                 conditions: vec![
                     Condition::CountryIn {
-                        countries: vec!["IT".into()],
+                        countries: vec!["IT".into(), "PL".into()],
                     },
                     Condition::PaymentIs {
                         payment: PaymentKind::Prepaid,
                     },
                 ],
             },
-            "it-prepaid",
+            "wapi-prepaid",
         ))
         .rule(RoutingRule::new(
-            "italy, cod",
+            "IT/PL cash on delivery",
             Condition::CountryIn {
-                countries: vec!["IT".into()],
+                countries: vec!["IT".into(), "PL".into()],
             },
-            "it-cod",
+            "wapi-cod",
         ))
         .rule(RoutingRule::new(
-            "poland",
+            "US",
             Condition::CountryIn {
-                countries: vec!["PL".into()],
+                countries: vec!["US".into()],
             },
-            "pl",
+            "sphere-us",
         ))
         .events(events.clone())
         .build()?;
+    println!("== instances");
+    for instance in orchestrator.instances() {
+        println!(
+            "  {:<13} {} ({})",
+            instance.id,
+            instance.label,
+            instance.provider.kind()
+        );
+    }
 
-    // 1. A handful of confirmed orders, each exported to the instance its rules pick.
-    println!("== export on confirmation");
+    // 2. The customer of SO-1003 picks a parcel locker from Wapi's directory.
+    println!("\n== pickup points in Warszawa");
+    let points = orchestrator
+        .search_addresses(
+            &"wapi-prepaid".into(),
+            &AddressQuery::in_country("PL").with_text("warszawa"),
+        )
+        .await?;
+    for point in &points {
+        println!(
+            "  {:<7} {:<18} {}, {}",
+            point.id,
+            point.label,
+            point.address.lines.join(", "),
+            point.address.postcode
+        );
+    }
+    let locker = points.first().expect("the simulator serves Warsaw lockers");
+
+    // 3. Confirmed orders are exported to the instance their rules pick.
+    println!("\n== export on confirmation");
     let orders = vec![
         sample_order("SO-1001"),
         cod(sample_order("SO-1002")),
-        polish(sample_order("SO-1003")),
-        cod(polish(sample_order("SO-1004"))),
-        sample_order("SO-1005"),
+        to_locker(sample_order("SO-1003"), locker.to_address()),
+        american(sample_order("SO-1004")),
     ];
     for order in &orders {
-        match orchestrator.on_order_confirmed(order).await? {
-            ExportOutcome::Exported { instance, shipment } => println!(
-                "{} ({}, {}) -> {instance} as {}",
-                order.id,
-                order.address.country,
-                payment(order),
-                shipment.reference.provider_ref
-            ),
-            other => println!("{}: {other:?}", order.id),
+        if let ExportOutcome::Exported { instance, shipment } =
+            orchestrator.on_order_confirmed(order).await?
+        {
+            println!(
+                "  {} -> {instance:<13} as {}",
+                order.id, shipment.reference.provider_ref
+            );
         }
     }
-    // Confirming again is harmless: nothing is sent twice.
-    if let ExportOutcome::AlreadyExported { instance, shipment } =
-        orchestrator.on_order_confirmed(&orders[0]).await?
-    {
-        println!(
-            "{} confirmed again -> already at {instance} as {}, nothing sent",
-            orders[0].id, shipment.provider_ref
-        );
-    }
+    events.take();
 
-    // A broken order is refused with every problem named, and nothing is sent.
-    let mut broken = sample_order("SO-1006");
-    broken.customer.phone = "12".into();
-    broken.lines[0].quantity = 0;
-    if let Err(err) = orchestrator.on_order_confirmed(&broken).await {
-        println!("SO-1006 refused: {err}");
-    }
+    // 4. The operator corrects a phone number before the parcel is packed: it reaches Wapi.
+    println!("\n== an edit before packing");
+    let mut edited = orders[0].clone();
+    edited.customer.phone = "+39 340 555 1234".into();
+    report_change(&edited, orchestrator.on_order_changed(&edited).await?);
 
-    // 2. The first parcel moves; the provider reports its words beside the normalized code.
-    println!("\n== tracking {}", orders[0].id);
-    let order = &orders[0];
-    let record = orchestrator
-        .shipment(&order.id)
-        .await?
-        .expect("exported above");
-    let reference = record.shipment().expect("exported above").clone();
-    it_prepaid.advance(&order.id, StatusCode::Packed)?;
-    it_prepaid.advance(&order.id, StatusCode::InTransit)?;
-    let point = PickupPoint {
-        id: "VE-07".into(),
-        name: "Edicola San Marco".into(),
-        address: "Calle Larga 7, Venezia".into(),
-        postcode: "30124".into(),
-        phones: vec![],
-        opening_hours: Default::default(),
-        coordinates: None,
-    };
-    it_prepaid.push_status(
-        &order.id,
-        DeliveryStatus::new(StatusCode::Pending, "Destinatario assente", Utc::now())
-            .with_problem(Problem::RecipientAbsent)
-            .with_pickup_point(point),
-    )?;
-    it_prepaid.advance(&order.id, StatusCode::Delivered)?;
-    let updates = it_prepaid.track(std::slice::from_ref(&reference)).await?;
-    for status in updates[0].statuses() {
-        let problem = status
-            .problem
-            .as_ref()
-            .map(|p| format!(", problem {p:?}"))
-            .unwrap_or_default();
-        let point = status
-            .pickup_point
-            .as_ref()
-            .map(|p| format!(", waiting at {} ({})", p.name, p.address))
-            .unwrap_or_default();
-        println!(
-            "  {:>4} {:<12} \"{}\"{problem}{point}",
-            status.code.code(),
-            format!("{:?}", status.code),
-            status.original
-        );
-    }
-
-    // 3. An edit after packing is too late: the provider refuses it.
-    let mut edited = order.clone();
-    edited.customer.phone = "+393409999999".into();
-    if let UpdateOutcome::TooLate { state } = it_prepaid
-        .update_order(&reference, &edited, &Waybill::new())
-        .await?
-    {
-        println!("  edit of the phone refused: too late (state {state})");
-    }
-
-    println!("\n== events");
-    for event in events.events() {
-        let what = match &event.kind {
-            EventKind::Exported { shipment, .. } => {
-                format!("exported as {}", shipment.provider_ref)
+    // 5. Days pass at the providers; each round the orchestrator polls what is due.
+    println!("\n== tracking");
+    for day in 1..=4 {
+        wapi_prepaid.tick();
+        wapi_cod.tick();
+        sphere.tick();
+        if day == 3 {
+            // Nobody home: the courier leaves SO-1003 at the locker.
+            wapi_prepaid
+                .advance_with("SO-1003", Step::new("InTransit").with_trouble("IsAbsent1"))?;
+        }
+        let now = Utc::now() + chrono::Duration::days(day);
+        orchestrator.sync_tracking(now).await?;
+        for event in events.take() {
+            if let EventKind::DeliveryStatusChanged { to, .. } = &event.kind {
+                let order = event.order_id.map(|o| o.to_string()).unwrap_or_default();
+                let mut line = format!(
+                    "  day {day}: {order} {} {:?} \"{}\"",
+                    to.code.code(),
+                    to.code,
+                    to.original
+                );
+                if let Some(problem) = &to.problem {
+                    line += &format!(", {problem:?}");
+                }
+                if let Some(point) = &to.pickup_point {
+                    line += &format!(
+                        ", waiting at {} ({}, {}), open {}",
+                        point.name,
+                        point.address,
+                        point.postcode,
+                        point
+                            .opening_hours
+                            .note
+                            .as_deref()
+                            .unwrap_or("see opening hours")
+                    );
+                }
+                if event.automation == Automation::Suspended {
+                    line += " [automation suspended]";
+                }
+                println!("{line}");
             }
-            other => format!("{other:?}"),
-        };
-        let order = event.order_id.map(|o| o.to_string()).unwrap_or_default();
-        println!("  {order} @ {}: {what}", event.instance);
+        }
+        if day == 2 {
+            edit_too_late(&orchestrator, &orders[1]).await?;
+            events.take();
+        }
     }
+
+    // 6. The order card: SO-1001's stock as two roles see it.
+    println!("\n== stock of SO-1001 as two roles see it");
+    let card = orchestrator.stock_for_order(&orders[0]).await?;
+    for line in &card.lines {
+        let Some(stock) = &line.stock else { continue };
+        for role in ["warehouse", "sales"] {
+            let shown = match orchestrator.render_stock(&card.instance, role, stock)? {
+                StockDisplay::Exact { available } => format!("{available} pcs"),
+                StockDisplay::Level(level) => format!("{level:?}"),
+                StockDisplay::Hidden => "nothing".into(),
+            };
+            println!("  {} at {}: {role} sees {shown}", line.sku, card.instance);
+        }
+    }
+
+    // 7. Where everything stands.
+    println!("\n== orders");
+    println!(
+        "  {:<8} {:<13} {:<18} status",
+        "order", "instance", "tracking"
+    );
+    for order in &orders {
+        let Some(record) = orchestrator.shipment(&order.id).await? else {
+            continue;
+        };
+        let tracking = record
+            .current_status
+            .as_ref()
+            .and_then(|s| s.carrier_tracking_number.clone())
+            .or_else(|| record.shipment().map(|s| s.provider_ref.clone()))
+            .unwrap_or_default();
+        let status = record
+            .current_status
+            .as_ref()
+            .map(|s| format!("{} {:?} \"{}\"", s.code.code(), s.code, s.original))
+            .unwrap_or_default();
+        println!(
+            "  {:<8} {:<13} {:<18} {status}",
+            order.id.as_str(),
+            record.instance.as_str(),
+            tracking
+        );
+    }
+    println!(
+        "\n{} requests to Wapi (prepaid), {} to Wapi (COD), {} to Sphere",
+        total(&wapi_prepaid.stats().requests),
+        total(&wapi_cod.stats().requests),
+        total(&sphere.stats().requests)
+    );
+    wapi_prepaid.shutdown().await;
+    wapi_cod.shutdown().await;
+    sphere.shutdown().await;
     Ok(())
+}
+
+/// Too late: SO-1002 is with the carrier when the customer moves. An exception stops
+/// automation for the order until an operator decides.
+async fn edit_too_late(orchestrator: &Orchestrator, order: &Order) -> fulfillkit::Result<()> {
+    println!("  -- an edit too late");
+    let mut moved = order.clone();
+    moved.address.lines = vec!["Via Garibaldi 3".into()];
+    let outcome = orchestrator.on_order_changed(&moved).await?;
+    report_change(&moved, outcome);
+    println!(
+        "  automation allowed for SO-1002: {}",
+        orchestrator.automation_allowed(&moved.id).await?
+    );
+    let resolved = orchestrator
+        .resolve_exception(
+            &moved.id,
+            Resolution::new(ResolutionAction::AcceptProviderVersion, "operator-7")
+                .with_note("parcel already on its way; customer will collect it"),
+        )
+        .await?;
+    println!(
+        "  resolved by {} ({:?}); automation allowed: {}",
+        resolved
+            .resolution
+            .as_ref()
+            .map(|r| r.by.as_str())
+            .unwrap_or("?"),
+        resolved.resolution.as_ref().map(|r| r.action),
+        orchestrator.automation_allowed(&moved.id).await?
+    );
+
+    Ok(())
+}
+
+fn report_change(order: &Order, outcome: ChangeOutcome) {
+    match outcome {
+        ChangeOutcome::Applied { changed_fields } => {
+            println!("  {}: {changed_fields:?} updated at the provider", order.id)
+        }
+        ChangeOutcome::Exception { exception } => println!(
+            "  {}: {:?} refused ({}), exception raised",
+            order.id,
+            exception.changed_fields,
+            exception.provider_state.as_deref().unwrap_or("no state")
+        ),
+        other => println!("  {}: {other:?}", order.id),
+    }
+}
+
+fn total(requests: &std::collections::BTreeMap<String, u64>) -> u64 {
+    requests.values().sum()
 }
 
 fn cod(mut order: Order) -> Order {
@@ -200,19 +332,26 @@ fn cod(mut order: Order) -> Order {
     order
 }
 
-fn polish(mut order: Order) -> Order {
-    order.address.country = "PL".into();
-    order.address.city = "Łódź".into();
-    order.address.postcode = "90-001".into();
-    order.address.lines = vec!["ul. Piotrkowska 1".into()];
+fn to_locker(mut order: Order, locker: Address) -> Order {
+    order.address = locker;
+    order.customer.name = "Jan Nowak".into();
     order.customer.phone = "+48501234567".into();
     order.currency = "PLN".into();
     order
 }
 
-fn payment(order: &Order) -> &'static str {
-    match order.payment {
-        Payment::Prepaid => "prepaid",
-        Payment::CashOnDelivery { .. } => "cod",
-    }
+fn american(mut order: Order) -> Order {
+    order.address = Address {
+        country: "US".into(),
+        region: Some("OH".into()),
+        city: "Columbus".into(),
+        postcode: "43004".into(),
+        lines: vec!["12 Elm St".into(), "Apt 4".into()],
+        provider_address_id: None,
+        pickup_point_id: None,
+    };
+    order.customer.name = "Jane Smith".into();
+    order.customer.phone = "+16145550101".into();
+    order.currency = "USD".into();
+    order
 }
