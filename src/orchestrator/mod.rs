@@ -784,26 +784,28 @@ impl Orchestrator {
         mut record: ShipmentRecord,
         mut change: impl FnMut(&mut ShipmentRecord),
     ) -> Result<ShipmentRecord> {
+        let order_id = record.order_id.clone();
         let mut last_error = None;
         for _ in 0..CAS_ATTEMPTS {
             change(&mut record);
-            match self.store.update(record.clone()).await {
+            // The record moves into the store: on a conflict it is read again anyway.
+            match self.store.update(record).await {
                 Ok(saved) => return Ok(saved),
                 Err(e @ Error::Conflict { .. }) => {
                     last_error = Some(e);
-                    record =
-                        self.store
-                            .get(&record.order_id)
-                            .await?
-                            .ok_or_else(|| Error::NotFound {
-                                what: format!("shipment record of order {}", record.order_id),
-                            })?;
+                    record = self
+                        .store
+                        .get(&order_id)
+                        .await?
+                        .ok_or_else(|| Error::NotFound {
+                            what: format!("shipment record of order {order_id}"),
+                        })?;
                 }
                 Err(e) => return Err(e),
             }
         }
         Err(last_error.unwrap_or_else(|| Error::Conflict {
-            message: "shipment record kept changing".into(),
+            message: format!("shipment record of order {order_id} kept changing"),
         }))
     }
 
