@@ -155,7 +155,7 @@ pub(super) fn provider_order(order: &Order, export_seq: u32) -> Cow<'_, Order> {
 
 /// Whether an update that failed with `error` may succeed later unchanged. A `Provider` error
 /// is what a server fault becomes once the HTTP client's own retries are spent.
-fn is_transient(error: &Error) -> bool {
+pub(super) fn is_transient(error: &Error) -> bool {
     error.is_retryable() || matches!(error, Error::Provider { .. })
 }
 

@@ -692,8 +692,12 @@ impl Orchestrator {
                 })
             }
             Err(error) => {
+                // A server fault that outlasted the HTTP client's retries is as transient
+                // here as for an update: keep it for `retry_failed_exports`. Re-sending is
+                // safe: creates are idempotent on the order number.
+                let retryable = changes::is_transient(&error);
                 let failed = ExportState::Failed {
-                    retryable: error.is_retryable(),
+                    retryable,
                     reason: error.to_string(),
                     attempts: previous_attempts + 1,
                 };
@@ -706,7 +710,7 @@ impl Orchestrator {
                     .await?;
                 self.emit(
                     EventKind::ExportFailed {
-                        retryable: error.is_retryable(),
+                        retryable,
                         reason: error.to_string(),
                     },
                     &saved,

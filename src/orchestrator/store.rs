@@ -49,7 +49,8 @@ pub enum ExportState {
     },
     /// The provider refused or could not be reached.
     Failed {
-        /// Whether trying again unchanged may work (see [`Error::is_retryable`]).
+        /// Whether trying again unchanged may work: [`Error::is_retryable`], or a provider
+        /// (server) error that outlasted the HTTP client's retries.
         retryable: bool,
         /// The error, as text.
         reason: String,
