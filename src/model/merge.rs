@@ -377,3 +377,99 @@ mod tests {
         }
     }
 }
+
+/// Hostile input (issue 10, part 4): wild status sequences (timestamps across chrono's whole
+/// range, empty, long and odd texts, problems, pickup points) to the merge.
+#[cfg(test)]
+mod hostile {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::model::status::{Coordinates, Problem};
+    use crate::provider::hostile_tests::{arb_instant, arb_text, config};
+
+    fn arb_point() -> impl Strategy<Value = PickupPoint> {
+        let coordinate = prop_oneof![
+            Just(0.0),
+            Just(-0.0),
+            Just(f64::MAX),
+            Just(f64::INFINITY),
+            any::<f64>(),
+        ];
+        (
+            arb_text(),
+            arb_text(),
+            prop::option::of((coordinate.clone(), coordinate)),
+        )
+            .prop_map(|(id, name, coordinates)| PickupPoint {
+                id,
+                name,
+                address: String::new(),
+                postcode: String::new(),
+                phones: vec![],
+                opening_hours: Default::default(),
+                coordinates: coordinates.map(|(lat, lon)| Coordinates { lat, lon }),
+            })
+    }
+
+    fn arb_status() -> impl Strategy<Value = DeliveryStatus> {
+        let text = prop_oneof![
+            arb_text(),
+            Just("x".repeat(10_000)),
+            Just("a".to_owned()),
+            Just(String::new()),
+        ];
+        let problem = prop::option::of(prop_oneof![
+            Just(Problem::RecipientAbsent),
+            Just(Problem::Refused),
+            arb_text().prop_map(Problem::Other),
+        ]);
+        (
+            prop::sample::select(StatusCode::ALL.to_vec()),
+            text,
+            any::<bool>(),
+            arb_instant(),
+            problem,
+            prop::option::of(arb_point()),
+            prop::option::of(arb_text()),
+        )
+            .prop_map(|(code, text, raw, at, problem, point, carrier)| {
+                let mut status = DeliveryStatus::new(code, &text, at);
+                if raw {
+                    // Bypass the constructor's cleaning, as a deserialized status may.
+                    status.original = text;
+                }
+                status.problem = problem;
+                status.pickup_point = point;
+                status.carrier = carrier;
+                status
+            })
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn wild_sequences_merge_into_a_history_holding_the_current_status(
+            existing in prop::collection::vec(arb_status(), 0..10),
+            incoming in prop::collection::vec(arb_status(), 0..10),
+            time in any::<bool>(),
+        ) {
+            let order = if time { StatusOrder::Time } else { StatusOrder::Classification };
+            let merged = merge_statuses(&existing, &incoming, order);
+            prop_assert!(merged.history.len() <= existing.len() + incoming.len());
+            match &merged.current {
+                None => prop_assert!(merged.history.is_empty()),
+                Some(current) => prop_assert!(merged.history.contains(current)),
+            }
+            prop_assert_eq!(merged.current.is_none(), existing.is_empty() && incoming.is_empty());
+            // Every status seen is kept (its code may be rewritten after a return).
+            for seen in existing.iter().chain(&incoming) {
+                prop_assert!(merged.history.iter().any(|h| h.at == seen.at && h.original == seen.original));
+            }
+            if let Some(current) = &merged.current {
+                let _ = is_reportable_change(existing.last(), current);
+            }
+        }
+    }
+}

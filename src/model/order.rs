@@ -149,12 +149,13 @@ impl Order {
         self
     }
 
-    /// Sum of `quantity × unit_price` over the cart, exact.
+    /// Sum of `quantity × unit_price` over the cart, exact; a total beyond [`Decimal`]'s range
+    /// (about ±7.9 × 10²⁸) saturates at [`Decimal::MAX`] / [`Decimal::MIN`] instead of
+    /// panicking.
     pub fn total(&self) -> Decimal {
-        self.lines
-            .iter()
-            .map(|l| l.unit_price * Decimal::from(l.quantity))
-            .sum()
+        self.lines.iter().fold(Decimal::ZERO, |sum, l| {
+            sum.saturating_add(l.unit_price.saturating_mul(Decimal::from(l.quantity)))
+        })
     }
 
     /// Checks everything a fulfillment company needs, reporting every problem at once.
@@ -474,5 +475,229 @@ mod tests {
         assert_eq!(normalize_phone("+39 (340) 123-4567"), "+393401234567");
         assert!(is_e164("+48501234567"));
         assert!(!is_e164("+0501234567"));
+    }
+}
+
+/// Hostile input (issue 10, part 4): arbitrary orders, odd unicode, huge and negative
+/// decimals, zero quantities, and arbitrary JSON in place of any field.
+#[cfg(test)]
+mod hostile {
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    use super::tests::valid_order;
+    use super::*;
+    use crate::provider::hostile_tests::{arb_json, arb_text, config};
+
+    fn arb_decimal() -> impl Strategy<Value = Decimal> {
+        prop_oneof![
+            Just(Decimal::MAX),
+            Just(Decimal::MIN),
+            Just(Decimal::ZERO),
+            Just(Decimal::new(-0, 2)),
+            Just(Decimal::new(1, 28)),
+            Just(Decimal::new(-1, 28)),
+            (any::<i64>(), 0u32..=28).prop_map(|(n, scale)| Decimal::new(n, scale)),
+            (
+                any::<u32>(),
+                any::<u32>(),
+                any::<u32>(),
+                any::<bool>(),
+                0u32..=28
+            )
+                .prop_map(|(lo, mid, hi, neg, scale)| Decimal::from_parts(lo, mid, hi, neg, scale)),
+        ]
+    }
+
+    fn arb_phone() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("+39 (340) 123-4567".to_owned()),
+            Just("+\u{a0}393401234567".to_owned()),
+            Just("+٣٩٣٤٠١٢٣٤٥٦٧".to_owned()),
+            Just("+０３９３４０１２３４５".to_owned()),
+            "\\+[0-9 ().-]{0,24}",
+            arb_text(),
+        ]
+    }
+
+    fn arb_line() -> impl Strategy<Value = CartLine> {
+        (
+            arb_text(),
+            arb_text(),
+            prop::option::of(arb_text()),
+            prop_oneof![Just(0u32), Just(1), Just(u32::MAX), any::<u32>()],
+            arb_decimal(),
+        )
+            .prop_map(|(sku, name, product_type, quantity, unit_price)| CartLine {
+                sku: sku.into(),
+                name,
+                product_type,
+                quantity,
+                unit_price,
+            })
+    }
+
+    fn arb_order() -> impl Strategy<Value = Order> {
+        let customer = (arb_text(), arb_phone(), prop::option::of(arb_text()))
+            .prop_map(|(name, phone, email)| Customer { name, phone, email });
+        let code = || prop_oneof![Just("IT".to_owned()), Just("EUR".to_owned()), arb_text()];
+        let address = (
+            code(),
+            prop::option::of(arb_text()),
+            arb_text(),
+            arb_text(),
+            prop::collection::vec(arb_text(), 0..4),
+            prop::option::of(arb_text()),
+            prop::option::of(arb_text()),
+        )
+            .prop_map(
+                |(country, region, city, postcode, lines, provider_address_id, pickup_point_id)| {
+                    Address {
+                        country,
+                        region,
+                        city,
+                        postcode,
+                        lines,
+                        provider_address_id,
+                        pickup_point_id,
+                    }
+                },
+            );
+        let payment = prop_oneof![
+            Just(Payment::Prepaid),
+            arb_decimal().prop_map(|amount| Payment::CashOnDelivery { amount }),
+        ];
+        (
+            arb_text(),
+            customer,
+            address,
+            prop::collection::vec(arb_line(), 0..6),
+            payment,
+            code(),
+            prop::collection::btree_set(arb_text(), 0..3),
+            prop::collection::btree_map(arb_text(), arb_text(), 0..3),
+        )
+            .prop_map(
+                |(id, customer, address, lines, payment, currency, tags, custom_fields)| {
+                    let mut order = Order::new(id, customer, address, lines, payment, currency);
+                    order.tags = tags;
+                    order.custom_fields = custom_fields;
+                    order
+                },
+            )
+    }
+
+    fn is_known_path(path: &str, lines: usize) -> bool {
+        const FIXED: &[&str] = &[
+            "id",
+            "customer.name",
+            "customer.phone",
+            "address.country",
+            "address.city",
+            "address.postcode",
+            "address.lines",
+            "lines",
+            "payment.amount",
+            "currency",
+        ];
+        FIXED.contains(&path)
+            || (0..lines).any(|i| {
+                ["sku", "quantity", "unit_price"]
+                    .iter()
+                    .any(|field| path == format!("lines[{i}].{field}"))
+            })
+    }
+
+    /// Paths into an order's JSON where arbitrary JSON is put.
+    const JSON_PATHS: &[&[&str]] = &[
+        &["id"],
+        &["confirmed_at"],
+        &["customer"],
+        &["customer", "phone"],
+        &["address", "lines"],
+        &["address", "country"],
+        &["lines"],
+        &["lines", "0"],
+        &["lines", "0", "quantity"],
+        &["lines", "0", "unit_price"],
+        &["payment"],
+        &["payment", "amount"],
+        &["currency"],
+        &["tags"],
+        &["custom_fields"],
+    ];
+
+    fn set_at(value: &mut Value, path: &[&str], new: Value) {
+        let mut at = value;
+        for key in path {
+            at = match at {
+                Value::Object(map) => map.entry(key.to_string()).or_insert(Value::Null),
+                Value::Array(items) => {
+                    match key.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
+                        Some(item) => item,
+                        None => return,
+                    }
+                }
+                _ => return,
+            };
+        }
+        *at = new;
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn validation_never_panics_and_names_known_paths(order in arb_order()) {
+            let _ = order.total();
+            match order.validate() {
+                Ok(()) => {
+                    prop_assert!(!order.lines.is_empty());
+                    prop_assert!(order.lines.iter().all(|l| l.quantity > 0));
+                }
+                Err(err) => {
+                    let is_validation = matches!(err, Error::Validation { .. });
+                    prop_assert!(is_validation, "{:?}", err);
+                    prop_assert!(!err.field_errors().is_empty());
+                    for field in err.field_errors() {
+                        prop_assert!(is_known_path(&field.path, order.lines.len()), "{}", field.path);
+                    }
+                    let _ = err.to_string();
+                }
+            }
+            // The JSON form reads back into the same order.
+            let json = serde_json::to_string(&order).unwrap();
+            let back: Order = serde_json::from_str(&json).unwrap();
+            prop_assert_eq!(back, order);
+        }
+
+        #[test]
+        fn arbitrary_json_in_any_field_is_an_error_or_an_order(
+            at in prop::sample::select(JSON_PATHS),
+            new in arb_json(),
+        ) {
+            let mut value = serde_json::to_value(valid_order()).unwrap();
+            set_at(&mut value, at, new);
+            if let Ok(order) = serde_json::from_value::<Order>(value.clone()) {
+                let _ = order.total();
+                let _ = order.validate();
+            }
+            let bytes = serde_json::to_vec(&value).unwrap();
+            if let Ok(order) = serde_json::from_slice::<Order>(&bytes) {
+                let _ = order.validate();
+            }
+        }
+    }
+
+    #[test]
+    fn huge_totals_saturate() {
+        let mut order = valid_order();
+        order.lines.truncate(1);
+        order.lines[0].unit_price = Decimal::MAX;
+        order.lines[0].quantity = u32::MAX;
+        assert_eq!(order.total(), Decimal::MAX);
+        assert!(order.validate().is_ok(), "huge but valid");
+        order.lines[0].unit_price = Decimal::MIN;
+        assert_eq!(order.total(), Decimal::MIN);
     }
 }

@@ -23,6 +23,8 @@ use crate::model::{
     Waybill, WaybillForm,
 };
 
+#[cfg(test)]
+pub(crate) mod hostile_tests;
 #[cfg(any(test, feature = "mock"))]
 pub mod mock;
 #[cfg(feature = "sphere")]

@@ -1652,3 +1652,175 @@ mod tests {
         }
     }
 }
+
+/// Hostile input (issue 10, part 4): arbitrary bytes, arbitrary JSON and hostile bodies to
+/// every SphereWMS reply parser. None may panic; the decode-and-map paths end in `Ok` or a
+/// typed error.
+#[cfg(test)]
+mod hostile {
+    use proptest::prelude::*;
+    use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+    use serde_json::json;
+
+    use super::super::client::{Missing, error_for};
+    use super::super::status::status_table;
+    use super::*;
+    use crate::http::Response;
+    use crate::provider::hostile_tests::{
+        DEEP, arb_bytes, arb_date_text, arb_instant, arb_json, arb_offset, arb_text, client,
+        config, hostile_bodies, is_recursion_limit,
+    };
+
+    /// Every reply parser of the adapter on `body`, each run through the functions the
+    /// adapter feeds it to.
+    fn parse_all(body: &[u8], offset: i32, now: DateTime<Utc>) {
+        let table = status_table();
+        if let Ok(rows) = serde_json::from_slice::<OneOrMany<OrderRow>>(body) {
+            let rows = rows.into_vec();
+            for row in &rows {
+                let _ = row.is_order("SO-1", "100");
+                let _ = row.status_time(offset);
+                if let Some(status) = order_status(row, &table, offset, now) {
+                    assert!(!status.original.is_empty() || row.status().is_none());
+                }
+            }
+            let _ = pick_existing(rows);
+        }
+        if let Ok(shipments) = serde_json::from_slice::<Vec<ShipmentRow>>(body) {
+            for s in &shipments {
+                let _ = s.is_of(88213, "SO-1");
+            }
+            let _ = with_shipments(table.status("shipped", now), &shipments);
+        }
+        if let Ok(rows) = serde_json::from_slice::<Vec<InventoryRow>>(body) {
+            let _ = stock_levels(&rows, 100, "100");
+        }
+        if let Ok(rows) = serde_json::from_slice::<Vec<CustomerRow>>(body) {
+            let query = AddressQuery::in_country("US").with_city("Columbus");
+            for row in &rows {
+                let _ = row.matches(&query);
+                let _ = row.to_address_option().to_address();
+            }
+        }
+        let details = error_details(body);
+        assert!(details.message.chars().count() <= ERROR_TEXT_MAX_CHARS);
+        let _ = is_duplicate(&details);
+    }
+
+    /// The client's mapping of a refused request with `body`, for every status it
+    /// distinguishes: never a panic, and never the key.
+    fn check_errors(body: &[u8]) {
+        let http = client();
+        for status in [400, 401, 403, 404, 408, 409, 422, 429, 500, 502, 599] {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                RETRY_AFTER,
+                HeaderValue::from_static("18446744073709551615"),
+            );
+            let response = Response {
+                status,
+                headers,
+                body: bytes::Bytes::copy_from_slice(body),
+            };
+            for missing in [Missing::Order("order SO-1"), Missing::Action] {
+                let err = error_for(http, "GET /orders", &response, missing);
+                assert!(!format!("{err} {err:?}").contains("s3cr3t"));
+            }
+        }
+    }
+
+    /// An order, shipment, inventory or customer row whose fields may all be wrong.
+    fn arb_row() -> impl Strategy<Value = Value> {
+        let any_value = || {
+            prop_oneof![
+                3 => arb_text().prop_map(Value::String),
+                1 => any::<i64>().prop_map(Value::from),
+                1 => Just(Value::Null),
+                1 => arb_json(),
+            ]
+        };
+        let date = || {
+            prop_oneof![
+                4 => arb_date_text().prop_map(Value::String),
+                1 => any_value(),
+            ]
+        };
+        (
+            any_value(),
+            any_value(),
+            date(),
+            date(),
+            any_value(),
+            any_value(),
+            prop::collection::vec(any_value(), 0..3),
+        )
+            .prop_map(|(id, status, created, updated, code, qty, numbers)| {
+                json!({
+                    "order_id": id, "order_number": "SO-1", "client_code": "100",
+                    "status": status, "created_on": created, "updated_on": updated,
+                    "shipment_id": qty, "tracking_numbers": numbers,
+                    "packages": [{"tracking_number": code}],
+                    "location_id": 100, "product_code": code, "available": qty,
+                    "allocated": qty, "customer_code": code, "zip": status
+                })
+            })
+    }
+
+    #[test]
+    fn hostile_bodies_give_typed_errors() {
+        let http = client();
+        for (label, body) in hostile_bodies() {
+            parse_all(&body, 0, Utc::now());
+            check_errors(&body);
+            if label.starts_with("deep") {
+                let err = http
+                    .decode::<OneOrMany<OrderRow>>("GET /orders", &body)
+                    .unwrap_err();
+                assert!(matches!(err, Error::Protocol { .. }), "{label}: {err:?}");
+            }
+        }
+        // Order replies are untagged (one row or many) and fields are read as `Value`s: in
+        // both places nesting is refused by the recursion limit.
+        let deep = format!("{}{}", "[".repeat(DEEP), "]".repeat(DEEP));
+        let err = serde_json::from_slice::<OneOrMany<OrderRow>>(deep.as_bytes()).unwrap_err();
+        assert!(is_recursion_limit(&err), "{err}");
+        let in_field = format!(r#"[{{"location_id":{}"#, "[".repeat(DEEP));
+        let err = serde_json::from_slice::<Vec<InventoryRow>>(in_field.as_bytes()).unwrap_err();
+        assert!(is_recursion_limit(&err), "{err}");
+        // An unknown field is skipped without recursion, to the end of the body.
+        let ignored = format!(r#"[{{"ignored":{}"#, "[".repeat(DEEP));
+        assert!(serde_json::from_slice::<Vec<InventoryRow>>(ignored.as_bytes()).is_err());
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn arbitrary_bytes(body in arb_bytes(), offset in arb_offset(), now in arb_instant()) {
+            parse_all(&body, offset, now);
+            check_errors(&body);
+        }
+
+        #[test]
+        fn arbitrary_json(value in arb_json(), offset in arb_offset(), now in arb_instant()) {
+            parse_all(&serde_json::to_vec(&value).unwrap(), offset, now);
+            parse_all(&serde_json::to_vec(&[&value]).unwrap(), offset, now);
+        }
+
+        #[test]
+        fn arbitrary_rows(rows in prop::collection::vec(arb_row(), 0..4), offset in arb_offset(), now in arb_instant()) {
+            parse_all(&serde_json::to_vec(&rows).unwrap(), offset, now);
+            if let Some(row) = rows.first() {
+                parse_all(&serde_json::to_vec(row).unwrap(), offset, now);
+            }
+        }
+
+        #[test]
+        fn arbitrary_dates(text in arb_date_text(), offset in arb_offset()) {
+            if let Err(err) = parse_date_time(&text, offset) {
+                prop_assert!(matches!(err, Error::Protocol { .. }), "{:?}", err);
+                prop_assert!(err.to_string().chars().count() < 200);
+            }
+        }
+    }
+}

@@ -201,6 +201,12 @@ impl WapiBuilder {
         let mut errors = Vec::new();
         if self.client_id.trim().is_empty() {
             errors.push(FieldError::new("client_id", "is required (WAPI_CLIENT_ID)"));
+        } else if reqwest::header::HeaderValue::from_str(&self.client_id).is_err() {
+            // Sent as the `x-client-id` header: refuse it here rather than on every request.
+            errors.push(FieldError::new(
+                "client_id",
+                "must be a valid HTTP header value (no control characters)",
+            ));
         }
         if self.secret.is_empty() {
             errors.push(FieldError::new("secret", "is required (WAPI_SECRET)"));

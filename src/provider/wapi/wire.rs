@@ -1973,3 +1973,169 @@ mod tests {
         }
     }
 }
+
+/// Hostile input (issue 10, part 4): arbitrary bytes, arbitrary JSON and hostile bodies to
+/// every Wapi reply parser. None may panic; the decode-and-map paths end in `Ok` or a typed
+/// error.
+#[cfg(test)]
+mod hostile {
+    use chrono::{DateTime, Utc};
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::super::status::status_table;
+    use super::*;
+    use crate::provider::hostile_tests::{
+        DEEP, arb_bytes, arb_date_text, arb_instant, arb_json, arb_offset, arb_text, assert_typed,
+        client, config, hostile_bodies, is_recursion_limit,
+    };
+
+    /// The tracking path of the adapter: decode the `getDetailedOrderStatus` reply, then map
+    /// every entry.
+    fn track(body: &[u8], offset: i32, now: DateTime<Utc>) -> Result<Vec<Vec<DeliveryStatus>>> {
+        let details: Vec<DetailedStatus> = serde_json::from_slice(body)
+            .map_err(|e| Error::protocol(format!("does not parse: {e}")))?;
+        details
+            .iter()
+            .map(|d| map_detailed(d, &status_table(), offset, now))
+            .collect()
+    }
+
+    /// Every other reply parser of the adapter, each run to the model type it feeds.
+    fn parse_all(body: &[u8]) {
+        if let Ok(rows) = serde_json::from_slice::<OneOrMany<StockRowV2>>(body) {
+            for row in rows.into_vec() {
+                let _ = row.to_stock_level();
+            }
+        }
+        if let Ok(rows) = serde_json::from_slice::<OneOrMany<StockRowV1>>(body) {
+            for row in rows.into_vec() {
+                let _ = row.to_stock_level();
+            }
+        }
+        if let Ok(reply) = serde_json::from_slice::<PickupPointsResponse>(body) {
+            for option in reply.to_options() {
+                let _ = option.to_address();
+            }
+        }
+        let _ = serde_json::from_slice::<TrackingResponse>(body);
+        let _ = serde_json::from_slice::<CreatedResponse>(body);
+        let text = error_text(body);
+        assert!(text.chars().count() <= ERROR_TEXT_MAX_CHARS);
+        assert_eq!(text.trim(), text);
+        let _ = classify_update_refusal(&text);
+    }
+
+    /// The client's mapping of a refused request with `body`, for every status it
+    /// distinguishes: never a panic, and never the secret.
+    fn check_errors(body: &[u8]) {
+        for status in [400, 401, 404, 429, 500, 599] {
+            let response = crate::http::Response {
+                status,
+                headers: Default::default(),
+                body: bytes::Bytes::copy_from_slice(body),
+            };
+            let err = super::super::client::error_for(client(), "POST /outbounds", &response);
+            assert!(!format!("{err} {err:?}").contains("s3cr3t"));
+        }
+    }
+
+    fn check_track(body: &[u8], offset: i32, now: DateTime<Utc>) {
+        match track(body, offset, now) {
+            Ok(all) => assert!(all.iter().all(|statuses| !statuses.is_empty())),
+            Err(err) => assert_typed(&err),
+        }
+    }
+
+    /// A `getDetailedOrderStatus` entry whose every field may be wrong: mostly plausible
+    /// strings and date-like text, sometimes arbitrary JSON.
+    fn arb_detailed() -> impl Strategy<Value = Value> {
+        let text = || {
+            prop_oneof![
+                4 => arb_text().prop_map(Value::String),
+                1 => Just(Value::Null),
+                1 => arb_json(),
+            ]
+        };
+        let entry = (
+            prop_oneof![
+                4 => arb_date_text().prop_map(Value::String),
+                1 => arb_json(),
+            ],
+            text(),
+            text(),
+        )
+            .prop_map(|(date, name, trouble)| {
+                json!({"statusDate": date, "statusName": name, "troubleStatus": trouble})
+            });
+        (
+            text(),
+            text(),
+            text(),
+            text(),
+            prop::collection::vec(entry, 0..6),
+        )
+            .prop_map(|(number, status, trouble, courier, history)| {
+                json!({
+                    "trackingNumber": number, "deliveryStatus": status,
+                    "troubleStatus": trouble, "courierName": courier,
+                    "courierTrackingSiteLink": "https://x", "statusHistory": history
+                })
+            })
+    }
+
+    #[test]
+    fn hostile_bodies_give_typed_errors() {
+        for (label, body) in hostile_bodies() {
+            check_track(&body, 0, Utc::now());
+            parse_all(&body);
+            check_errors(&body);
+            if label.starts_with("deep") {
+                let err = track(&body, 0, Utc::now()).unwrap_err();
+                assert!(matches!(err, Error::Protocol { .. }), "{label}: {err:?}");
+            }
+        }
+        // The stock reply is untagged (one row or many), so serde buffers it whole before
+        // picking a shape: there nesting is refused by the recursion limit.
+        let deep = format!("{}{}", "[".repeat(DEEP), "]".repeat(DEEP));
+        let err = serde_json::from_slice::<OneOrMany<StockRowV2>>(deep.as_bytes()).unwrap_err();
+        assert!(is_recursion_limit(&err), "{err}");
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn arbitrary_bytes(body in arb_bytes(), offset in arb_offset(), now in arb_instant()) {
+            check_track(&body, offset, now);
+            parse_all(&body);
+            check_errors(&body);
+        }
+
+        #[test]
+        fn arbitrary_json(value in arb_json(), offset in arb_offset(), now in arb_instant()) {
+            let body = serde_json::to_vec(&value).unwrap();
+            check_track(&body, offset, now);
+            check_track(&serde_json::to_vec(&[&value]).unwrap(), offset, now);
+            parse_all(&body);
+        }
+
+        #[test]
+        fn arbitrary_detailed_statuses(
+            entries in prop::collection::vec(arb_detailed(), 0..4),
+            offset in arb_offset(),
+            now in arb_instant(),
+        ) {
+            check_track(&serde_json::to_vec(&entries).unwrap(), offset, now);
+        }
+
+        #[test]
+        fn arbitrary_status_dates(text in arb_date_text(), offset in arb_offset()) {
+            if let Err(err) = parse_status_date(&text, offset) {
+                prop_assert!(matches!(err, Error::Protocol { .. }), "{:?}", err);
+                // The message quotes at most a short excerpt of the text.
+                prop_assert!(err.to_string().chars().count() < 200);
+            }
+        }
+    }
+}
