@@ -1,0 +1,686 @@
+//! Load harness of issue #11: the wire figures, against the bundled simulators over loopback,
+//! each printed beside its bound and beside a naive baseline measured in the same run.
+//!
+//! ```text
+//! cargo run --release --example load                         # defaults: about a minute
+//! cargo run --release --example load -- --shipments 100000   # the issue's tracking figure
+//! ```
+//!
+//! **A. Tracking.** `--instances` Wapi simulators (all Wapi: Sphere reads one order per request,
+//! so its bound would be another formula), one orchestrator instance each, no rate limit
+//! (`with_rate_limit(None)`: the adapters default to 5 requests/s, which alone would make the
+//! sync take `N / batch / 5` seconds per instance). `--shipments` orders are exported with no
+//! latency, then every simulator gets `--latency-ms` per request and one
+//! `sync_tracking(now + 3 h)` polls all of them. Printed: wall time against the bound
+//! `ceil(ceil(N / instances / batch) / concurrency) × latency` (instances side by side), the CPU
+//! used during the sync per shipment (fulfillkit's threads and the simulators' threads
+//! separately: the simulators run on their own tokio runtime, threads named `sim`), and a naive
+//! baseline: one `track(&[one])` request per shipment, one after the other, as an hourly cron
+//! integration does it, timed over `--naive-shipments` and extrapolated to N (it only asks; it
+//! stores nothing, which favours it).
+//!
+//! **B. Confirmation latency.** A fresh Wapi simulator with `--latency-ms`; `--orders`
+//! confirmations sent open-loop at `--rate` per second (each spawned at its scheduled time,
+//! whether or not the previous ones returned), after `--warmup` unrecorded ones at the same rate
+//! (the connection pool of a host in steady state is warm). Per order: the time
+//! `on_order_confirmed` takes until it returns `Exported` (judged against `latency + 2 ms`), and
+//! the time from its scheduled start (which also counts the harness's timer, up to ~1 ms late).
+//! Baseline: `--naive-orders` confirmations one after the other.
+//!
+//! CPU time comes from `/proc/self/task/*/schedstat` (nanoseconds), or, where that is missing,
+//! from `/proc/self/task/*/stat` utime + stime in clock ticks (`getconf CLK_TCK`, else 100).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use fulfillkit::model::ShipmentRef;
+use fulfillkit::orchestrator::{Condition, ExportOutcome, Instance, Orchestrator, RoutingRule};
+use fulfillkit::provider::FulfillmentProvider;
+use fulfillkit::simulator::{Faults, WapiSimulator};
+use fulfillkit::testkit::sample_order;
+use fulfillkit::{Error, Result};
+
+const USAGE: &str = "\
+usage: cargo run --release --example load -- [options]
+
+  --shipments N        shipments tracked in scenario A (default 20000; the issue: 100000)
+  --instances N        Wapi simulators / instances in scenario A (default 4)
+  --latency-ms N       simulator latency per request, both scenarios (default 20)
+  --batch N            shipments per tracking request (default 50, the Wapi adapter's)
+  --concurrency N      tracking requests in flight per instance (default 4)
+  --naive-shipments N  shipments tracked one by one for the baseline (default 200)
+  --export-parallel N  confirmations in flight while setting scenario A up (default 64)
+  --rate N             confirmations per second in scenario B (default 1000)
+  --orders N           confirmations measured in scenario B (default 5000)
+  --warmup N           unrecorded confirmations before them (default 500)
+  --naive-orders N     sequential confirmations for the baseline (default 200)
+  --scenario a|b|both  what to run (default both)";
+
+#[derive(Debug, Clone)]
+struct Options {
+    shipments: usize,
+    instances: usize,
+    latency: Duration,
+    batch: usize,
+    concurrency: usize,
+    naive_shipments: usize,
+    export_parallel: usize,
+    rate: u32,
+    orders: usize,
+    warmup: usize,
+    naive_orders: usize,
+    run_a: bool,
+    run_b: bool,
+}
+
+fn options() -> std::result::Result<Options, String> {
+    let mut o = Options {
+        shipments: 20_000,
+        instances: 4,
+        latency: Duration::from_millis(20),
+        batch: 50,
+        concurrency: 4,
+        naive_shipments: 200,
+        export_parallel: 64,
+        rate: 1000,
+        orders: 5000,
+        warmup: 500,
+        naive_orders: 200,
+        run_a: true,
+        run_b: true,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--help" || arg == "-h" {
+            return Err(String::new());
+        }
+        let value = args
+            .next()
+            .ok_or_else(|| format!("{arg}: a value is missing"))?;
+        let number = || {
+            value
+                .trim()
+                .parse::<usize>()
+                .map_err(|_| format!("{arg}: cannot read {value:?} as a number"))
+        };
+        let positive = || {
+            number().and_then(|n| {
+                (n > 0)
+                    .then_some(n)
+                    .ok_or(format!("{arg}: must be at least 1"))
+            })
+        };
+        match arg.as_str() {
+            "--shipments" => o.shipments = positive()?,
+            "--instances" => o.instances = positive()?,
+            "--latency-ms" => o.latency = Duration::from_millis(number()? as u64),
+            "--batch" => o.batch = positive()?,
+            "--concurrency" => o.concurrency = positive()?,
+            "--naive-shipments" => o.naive_shipments = positive()?,
+            "--export-parallel" => o.export_parallel = positive()?,
+            "--rate" => {
+                o.rate = u32::try_from(positive()?).map_err(|_| format!("{arg}: too large"))?
+            }
+            "--orders" => o.orders = positive()?,
+            "--warmup" => o.warmup = number()?,
+            "--naive-orders" => o.naive_orders = positive()?,
+            "--scenario" => match value.as_str() {
+                "a" | "A" => (o.run_a, o.run_b) = (true, false),
+                "b" | "B" => (o.run_a, o.run_b) = (false, true),
+                "both" => (o.run_a, o.run_b) = (true, true),
+                _ => return Err(format!("{arg}: a, b or both, not {value:?}")),
+            },
+            _ => return Err(format!("unknown option {arg}")),
+        }
+    }
+    o.naive_shipments = o.naive_shipments.min(o.shipments);
+    Ok(o)
+}
+
+/// One line of the final table.
+struct Row {
+    figure: String,
+    goal: String,
+    measured: String,
+    verdict: &'static str,
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "MISSED" }
+}
+
+fn main() -> Result<()> {
+    let options = match options() {
+        Ok(options) => options,
+        Err(message) => {
+            if !message.is_empty() {
+                eprintln!("{message}\n");
+            }
+            eprintln!("{USAGE}");
+            std::process::exit(2);
+        }
+    };
+    // Two runtimes, so that the CPU of the simulators (threads `sim`) and of fulfillkit and
+    // the harness (threads `fk`, and the main thread) can be told apart.
+    let simulators = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("sim")
+        .enable_all()
+        .build()
+        .map_err(|e| Error::transport("simulator runtime", e))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("fk")
+        .enable_all()
+        .build()
+        .map_err(|e| Error::transport("fulfillkit runtime", e))?;
+    let sim = simulators.handle().clone();
+    let mut rows = Vec::new();
+    let machine = machine();
+    println!("machine: {machine}");
+    println!("options: {options:?}");
+    println!("rate limit: none (with_rate_limit(None)); the adapters' default is 5 requests/s\n");
+    if options.run_a {
+        rows.extend(runtime.block_on(tracking(&options, &sim))?);
+    }
+    if options.run_b {
+        rows.extend(runtime.block_on(confirmations(&options, &sim))?);
+    }
+    println!("\n== summary ({machine})");
+    let widths = [
+        rows.iter().map(|r| r.figure.len()).max().unwrap_or(0),
+        rows.iter().map(|r| r.goal.len()).max().unwrap_or(0),
+        rows.iter().map(|r| r.measured.len()).max().unwrap_or(0),
+    ];
+    for row in &rows {
+        println!(
+            "  {:<w0$} | {:<w1$} | {:<w2$} | {}",
+            row.figure,
+            row.goal,
+            row.measured,
+            row.verdict,
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+        );
+    }
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    simulators.shutdown_timeout(Duration::from_secs(1));
+    Ok(())
+}
+
+/// Starts a Wapi simulator on the simulators' runtime.
+async fn start_wapi(sim: &tokio::runtime::Handle, faults: Faults) -> Result<WapiSimulator> {
+    sim.spawn(async move { WapiSimulator::builder().with_faults(faults).start().await })
+        .await
+        .map_err(|e| Error::transport("starting a simulator", e))?
+}
+
+/// Scenario A: one `sync_tracking` over every shipment of every instance.
+async fn tracking(o: &Options, sim: &tokio::runtime::Handle) -> Result<Vec<Row>> {
+    println!(
+        "== A. tracking sync: {} shipments over {} Wapi simulators, {} ms per request",
+        o.shipments,
+        o.instances,
+        o.latency.as_millis()
+    );
+    let mut simulators = Vec::new();
+    let mut providers = Vec::new();
+    let mut builder = Orchestrator::builder().tracking_concurrency(o.concurrency);
+    for i in 0..o.instances {
+        let simulator = start_wapi(sim, Faults::none()).await?;
+        let id = format!("wapi-{i}");
+        let provider = Arc::new(
+            simulator
+                .provider_builder()
+                .with_rate_limit(None)
+                .with_max_track_batch(o.batch)
+                .with_instance_label(id.as_str())
+                .build()?,
+        );
+        builder = builder
+            .instance(Instance::new(id.as_str(), id.as_str(), provider.clone()))
+            .rule(RoutingRule::new(
+                id.as_str(),
+                Condition::HasTag {
+                    tag: format!("i{i}"),
+                },
+                id.as_str(),
+            ));
+        simulators.push(simulator);
+        providers.push(provider);
+    }
+    let orchestrator = Arc::new(builder.build()?);
+
+    // Setup: export every order, no latency, `export_parallel` in flight.
+    let started = Instant::now();
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..o.export_parallel {
+        let (orchestrator, next) = (orchestrator.clone(), next.clone());
+        let (n, instances) = (o.shipments, o.instances);
+        workers.push(tokio::spawn(async move {
+            let mut refs = Vec::new();
+            loop {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                if k >= n {
+                    return Ok::<_, Error>(refs);
+                }
+                let order =
+                    sample_order(&format!("SO-{k:07}")).with_tag(format!("i{}", k % instances));
+                match orchestrator.on_order_confirmed(&order).await? {
+                    ExportOutcome::Exported { shipment, .. } => {
+                        refs.push((k % instances, shipment.reference))
+                    }
+                    other => {
+                        return Err(Error::protocol(format!("{}: {other:?}", order.id)));
+                    }
+                }
+            }
+        }));
+    }
+    let mut refs: Vec<(usize, ShipmentRef)> = Vec::with_capacity(o.shipments);
+    for worker in workers {
+        refs.extend(
+            worker
+                .await
+                .map_err(|e| Error::transport("export worker", e))??,
+        );
+    }
+    refs.sort_by(|a, b| a.1.order_id.cmp(&b.1.order_id));
+    println!(
+        "  setup: {} orders exported in {:.1} s ({:.0} orders/s, no latency)",
+        refs.len(),
+        started.elapsed().as_secs_f64(),
+        refs.len() as f64 / started.elapsed().as_secs_f64()
+    );
+
+    for simulator in &simulators {
+        simulator.set_faults(Faults::none().with_latency(o.latency))?;
+        simulator.reset_stats();
+    }
+
+    // The measured sync, on a worker of the fulfillkit runtime.
+    let now = Utc::now() + chrono::Duration::hours(3);
+    let cpu_before = cpu();
+    let started = Instant::now();
+    let sync = {
+        let orchestrator = orchestrator.clone();
+        tokio::spawn(async move { orchestrator.sync_tracking(now).await })
+    };
+    let report = sync.await.map_err(|e| Error::transport("sync task", e))??;
+    let wall = started.elapsed();
+    let cpu_used = cpu()
+        .zip(cpu_before)
+        .map(|(after, before)| after.since(before));
+
+    let per_instance = o.shipments.div_ceil(o.instances);
+    let requests_per_instance = per_instance.div_ceil(o.batch);
+    let rounds = requests_per_instance.div_ceil(o.concurrency);
+    let bound = o.latency * rounds as u32;
+    let ratio = wall.as_secs_f64() / bound.as_secs_f64();
+    let sim_requests: u64 = simulators
+        .iter()
+        .map(|s| {
+            s.stats()
+                .requests_to("POST /tracking/getDetailedOrderStatus")
+        })
+        .sum();
+    let largest_batch = simulators
+        .iter()
+        .map(|s| s.stats().largest_track_batch)
+        .max()
+        .unwrap_or(0);
+    println!(
+        "  sync report: polled {}, changed {}, failed {}, requests {} (simulators saw {}, largest batch {})",
+        report.polled, report.changed, report.failed, report.requests, sim_requests, largest_batch
+    );
+    if report.polled != o.shipments || report.failed != 0 {
+        return Err(Error::protocol(format!(
+            "the sync polled {} of {} shipments, {} failed: {:?}",
+            report.polled, o.shipments, report.failed, report.errors
+        )));
+    }
+    println!(
+        "  wall {:.3} s; bound {:.3} s = ceil(ceil({per_instance} / {}) / {}) = {rounds} rounds x {} ms; ratio {ratio:.3} (goal <= 1.10)",
+        wall.as_secs_f64(),
+        bound.as_secs_f64(),
+        o.batch,
+        o.concurrency,
+        o.latency.as_millis()
+    );
+    let per_shipment = |d: Duration| d.as_secs_f64() * 1e6 / o.shipments as f64;
+    let mut rows = vec![Row {
+        figure: format!("A tracking sync, {} shipments, wall / bound", o.shipments),
+        goal: "<= 1.10".into(),
+        measured: format!(
+            "{ratio:.3} ({:.3} s / {:.3} s)",
+            wall.as_secs_f64(),
+            bound.as_secs_f64()
+        ),
+        verdict: verdict(ratio <= 1.10),
+    }];
+    match cpu_used {
+        Some(used) => {
+            println!(
+                "  CPU during the sync ({}): fulfillkit + harness {:.3} s = {:.2} us/shipment; simulators {:.3} s = {:.2} us/shipment; process {:.2} us/shipment",
+                used.source,
+                used.rest.as_secs_f64(),
+                per_shipment(used.rest),
+                used.simulators.as_secs_f64(),
+                per_shipment(used.simulators),
+                per_shipment(used.rest + used.simulators)
+            );
+            rows.push(Row {
+                figure: "A CPU per shipment, fulfillkit threads".into(),
+                goal: "<= 5 us".into(),
+                measured: format!(
+                    "{:.2} us (simulators {:.2} us more)",
+                    per_shipment(used.rest),
+                    per_shipment(used.simulators)
+                ),
+                verdict: verdict(per_shipment(used.rest) <= 5.0),
+            });
+        }
+        None => println!("  CPU: /proc/self/task is not readable here"),
+    }
+
+    // Naive baseline: one request per shipment, one after the other.
+    let sample = &refs[..o.naive_shipments];
+    let started = Instant::now();
+    for (instance, reference) in sample {
+        let updates = providers[*instance]
+            .track(std::slice::from_ref(reference))
+            .await?;
+        if updates.len() != 1 {
+            return Err(Error::protocol(format!(
+                "{}: {} updates for one shipment",
+                reference.order_id,
+                updates.len()
+            )));
+        }
+    }
+    let naive_each = started.elapsed() / sample.len() as u32;
+    let naive_total = naive_each * o.shipments as u32;
+    let speedup = naive_total.as_secs_f64() / wall.as_secs_f64();
+    println!(
+        "  naive baseline (sequential, one request per shipment): {:.2} ms per shipment over {} shipments, {:.1} s extrapolated to {}; naive / fulfillkit = {speedup:.0}x",
+        naive_each.as_secs_f64() * 1e3,
+        sample.len(),
+        naive_total.as_secs_f64(),
+        o.shipments
+    );
+    rows.push(Row {
+        figure: "A naive sequential / fulfillkit, wall".into(),
+        goal: "(ratio)".into(),
+        measured: format!(
+            "{speedup:.0}x ({:.1} s / {:.3} s)",
+            naive_total.as_secs_f64(),
+            wall.as_secs_f64()
+        ),
+        verdict: "-",
+    });
+    for simulator in simulators {
+        simulator.shutdown().await;
+    }
+    Ok(rows)
+}
+
+/// Scenario B: per-order latency of confirmations sent open-loop at a fixed rate.
+async fn confirmations(o: &Options, sim: &tokio::runtime::Handle) -> Result<Vec<Row>> {
+    println!(
+        "\n== B. confirmation -> order at the provider: {} orders at {}/s, {} ms per request",
+        o.orders,
+        o.rate,
+        o.latency.as_millis()
+    );
+    let simulator = start_wapi(sim, Faults::none().with_latency(o.latency)).await?;
+    let provider = simulator
+        .provider_builder()
+        .with_rate_limit(None)
+        .with_instance_label("wapi")
+        .build()?;
+    let orchestrator = Arc::new(
+        Orchestrator::builder()
+            .instance(Instance::new("wapi", "wapi", Arc::new(provider)))
+            .rule(RoutingRule::new("all", Condition::Always, "wapi"))
+            .build()?,
+    );
+
+    if o.warmup > 0 {
+        open_loop(&orchestrator, "WU", o.warmup, o.rate).await?;
+    }
+    let started = Instant::now();
+    let samples = open_loop(&orchestrator, "SO", o.orders, o.rate).await?;
+    let took = started.elapsed();
+    let achieved = o.orders as f64 / took.as_secs_f64();
+    let mut call: Vec<Duration> = samples.iter().map(|s| s.call).collect();
+    let mut scheduled: Vec<Duration> = samples.iter().map(|s| s.scheduled).collect();
+    call.sort();
+    scheduled.sort();
+    let goal = o.latency + Duration::from_millis(2);
+    let p99 = percentile(&call, 0.99);
+    println!(
+        "  on_order_confirmed: p50 {} p99 {} max {} (goal p99 <= {})",
+        ms(percentile(&call, 0.50)),
+        ms(p99),
+        ms(call.last().copied().unwrap_or_default()),
+        ms(goal)
+    );
+    println!(
+        "  from the scheduled start: p50 {} p99 {} max {}",
+        ms(percentile(&scheduled, 0.50)),
+        ms(percentile(&scheduled, 0.99)),
+        ms(scheduled.last().copied().unwrap_or_default())
+    );
+    println!(
+        "  achieved {achieved:.0} orders/s ({} orders, first scheduled to last exported {:.3} s; warm-up {} orders before)",
+        o.orders,
+        took.as_secs_f64(),
+        o.warmup
+    );
+
+    // Naive baseline: one confirmation after the other.
+    let mut naive = Vec::with_capacity(o.naive_orders);
+    let started = Instant::now();
+    for k in 0..o.naive_orders {
+        let order = sample_order(&format!("NV-{k:07}"));
+        let t = Instant::now();
+        match orchestrator.on_order_confirmed(&order).await? {
+            ExportOutcome::Exported { .. } => naive.push(t.elapsed()),
+            other => return Err(Error::protocol(format!("{}: {other:?}", order.id))),
+        }
+    }
+    let naive_rate = o.naive_orders as f64 / started.elapsed().as_secs_f64();
+    naive.sort();
+    println!(
+        "  naive baseline (sequential): {naive_rate:.1} orders/s, p50 {} p99 {}; fulfillkit / naive = {:.1}x",
+        ms(percentile(&naive, 0.50)),
+        ms(percentile(&naive, 0.99)),
+        achieved / naive_rate
+    );
+    let stats = simulator.stats();
+    let creates = stats.requests_to("POST /outbounds");
+    let expected = (o.warmup + o.orders + o.naive_orders) as u64;
+    println!(
+        "  simulator: {creates} creates (expected {expected}), {} duplicated order numbers",
+        stats.duplicated_order_numbers().len()
+    );
+    simulator.shutdown().await;
+    Ok(vec![
+        Row {
+            figure: format!("B confirmation p99 at {}/s ({} orders)", o.rate, o.orders),
+            goal: format!("<= {}", ms(goal)),
+            measured: format!(
+                "{} (p50 {}, max {}; from schedule p99 {})",
+                ms(p99),
+                ms(percentile(&call, 0.50)),
+                ms(call.last().copied().unwrap_or_default()),
+                ms(percentile(&scheduled, 0.99))
+            ),
+            verdict: verdict(p99 <= goal),
+        },
+        Row {
+            figure: "B achieved rate".into(),
+            goal: format!("{}/s", o.rate),
+            measured: format!("{achieved:.0}/s"),
+            verdict: verdict(achieved >= 0.98 * f64::from(o.rate)),
+        },
+        Row {
+            figure: "B fulfillkit / naive sequential, orders/s".into(),
+            goal: "(ratio)".into(),
+            measured: format!(
+                "{:.1}x ({achieved:.0} / {naive_rate:.1})",
+                achieved / naive_rate
+            ),
+            verdict: "-",
+        },
+    ])
+}
+
+/// The latency of one confirmation.
+struct Sample {
+    /// From the call to `on_order_confirmed` until it returned.
+    call: Duration,
+    /// From the time the order was scheduled to be confirmed until it returned.
+    scheduled: Duration,
+}
+
+/// Confirms `count` orders `{prefix}-k`, one spawned every `1 / rate` s whatever the
+/// previous ones are doing, and waits for all of them.
+async fn open_loop(
+    orchestrator: &Arc<Orchestrator>,
+    prefix: &str,
+    count: usize,
+    rate: u32,
+) -> Result<Vec<Sample>> {
+    let interval = Duration::from_secs(1) / rate;
+    let start = tokio::time::Instant::now() + Duration::from_millis(5);
+    let mut tasks = Vec::with_capacity(count);
+    for k in 0..count {
+        let order = sample_order(&format!("{prefix}-{k:07}"));
+        let at = start + interval * k as u32;
+        tokio::time::sleep_until(at).await;
+        let orchestrator = orchestrator.clone();
+        tasks.push(tokio::spawn(async move {
+            let called = tokio::time::Instant::now();
+            match orchestrator.on_order_confirmed(&order).await? {
+                ExportOutcome::Exported { .. } => {
+                    let done = tokio::time::Instant::now();
+                    Ok(Sample {
+                        call: done - called,
+                        scheduled: done - at,
+                    })
+                }
+                other => Err(Error::protocol(format!("{}: {other:?}", order.id))),
+            }
+        }));
+    }
+    let mut samples = Vec::with_capacity(count);
+    for task in tasks {
+        samples.push(
+            task.await
+                .map_err(|e| Error::transport("confirmation task", e))??,
+        );
+    }
+    Ok(samples)
+}
+
+/// The `p` quantile of sorted `values` (nearest rank).
+fn percentile(values: &[Duration], p: f64) -> Duration {
+    if values.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p * values.len() as f64).ceil() as usize).clamp(1, values.len());
+    values[rank - 1]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+/// CPU time used by this process's threads so far, split by thread name.
+#[derive(Debug, Clone, Copy)]
+struct Cpu {
+    /// Threads named `sim` (the simulators' runtime).
+    simulators: Duration,
+    /// Every other thread: fulfillkit's runtime (`fk`) and the main thread.
+    rest: Duration,
+    source: &'static str,
+}
+
+impl Cpu {
+    fn since(self, before: Cpu) -> Cpu {
+        Cpu {
+            simulators: self.simulators.saturating_sub(before.simulators),
+            rest: self.rest.saturating_sub(before.rest),
+            source: self.source,
+        }
+    }
+}
+
+/// Reads `/proc/self/task/*`: `schedstat` (ns on CPU) where the kernel has it, else `stat`
+/// utime + stime in clock ticks. `None` where `/proc` is not there.
+fn cpu() -> Option<Cpu> {
+    let mut total = Cpu {
+        simulators: Duration::ZERO,
+        rest: Duration::ZERO,
+        source: "schedstat",
+    };
+    for entry in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let path = entry.path();
+        let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        let on_cpu = match std::fs::read_to_string(path.join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        {
+            Some(ns) => Duration::from_nanos(ns),
+            None => {
+                total.source = "stat ticks";
+                let stat = std::fs::read_to_string(path.join("stat")).ok()?;
+                // Fields after the command name in parentheses start at field 3.
+                let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+                let ticks =
+                    fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+                Duration::from_secs_f64(ticks as f64 / clock_ticks())
+            }
+        };
+        if name.trim_end().starts_with("sim") {
+            total.simulators += on_cpu;
+        } else {
+            total.rest += on_cpu;
+        }
+    }
+    Some(total)
+}
+
+/// Clock ticks per second for `/proc/*/stat`: `getconf CLK_TCK`, else 100 (Linux's USER_HZ).
+fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|out| String::from_utf8(out.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+/// `N cores, model name` from `std` and `/proc/cpuinfo`.
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    format!("{cores} cores, {model}")
+}
