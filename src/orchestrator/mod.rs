@@ -42,6 +42,7 @@ mod changes;
 mod directory;
 mod events;
 mod instance;
+mod locks;
 mod routing;
 mod stock;
 mod store;
@@ -49,7 +50,6 @@ mod tracking;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -80,8 +80,6 @@ use crate::provider::CancelOutcome;
 /// The orchestrator's source of "now"; inject one in tests.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
-/// Number of lock stripes for per-order exclusion: bounded memory whatever the order count.
-const LOCK_STRIPES: usize = 256;
 /// Attempts of a compare-and-swap loop before giving up with the conflict.
 const CAS_ATTEMPTS: usize = 16;
 /// Page size when walking the store.
@@ -286,9 +284,7 @@ impl OrchestratorBuilder {
             directory_cache: DirectoryCache::new(self.directory_ttl),
             poll_policy: self.poll_policy,
             tracking_concurrency: self.tracking_concurrency,
-            locks: (0..LOCK_STRIPES)
-                .map(|_| tokio::sync::Mutex::new(()))
-                .collect(),
+            locks: locks::OrderLocks::default(),
         })
     }
 }
@@ -312,7 +308,7 @@ pub struct Orchestrator {
     directory_cache: DirectoryCache,
     poll_policy: PollPolicy,
     tracking_concurrency: usize,
-    locks: Vec<tokio::sync::Mutex<()>>,
+    locks: locks::OrderLocks,
 }
 
 impl fmt::Debug for Orchestrator {
@@ -842,11 +838,8 @@ impl Orchestrator {
         (self.clock)()
     }
 
-    async fn lock_order(&self, order_id: &OrderId) -> tokio::sync::MutexGuard<'_, ()> {
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        order_id.hash(&mut hasher);
-        let stripe = (hasher.finish() % LOCK_STRIPES as u64) as usize;
-        self.locks[stripe].lock().await
+    async fn lock_order(&self, order_id: &OrderId) -> locks::OrderGuard<'_> {
+        self.locks.lock(order_id).await
     }
 }
 

@@ -272,10 +272,13 @@ impl Orchestrator {
         }
         let overrides = overrides_of(instance);
         let batch_size = instance.provider.capabilities().max_track_batch.max(1);
-        let batches: Vec<Vec<ShipmentRecord>> = due
-            .chunks(batch_size)
-            .map(<[ShipmentRecord]>::to_vec)
-            .collect();
+        // Move the records into their batches: a copy per shipment per poll shows in profiles.
+        let mut batches: Vec<Vec<ShipmentRecord>> =
+            Vec::with_capacity(due.len().div_ceil(batch_size));
+        let mut due = due.into_iter().peekable();
+        while due.peek().is_some() {
+            batches.push(due.by_ref().take(batch_size).collect());
+        }
         let results: Vec<Result<SyncReport>> = futures_util::stream::iter(batches)
             .map(|batch| self.sync_batch(instance, &overrides, batch, now))
             .buffer_unordered(self.tracking_concurrency)
