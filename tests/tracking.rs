@@ -303,7 +303,7 @@ async fn pickup_point_details_reach_the_event() {
     let events = status_events(&w);
     let to = &events.last().unwrap().2;
     assert_eq!(to.code, StatusCode::Arrived);
-    assert_eq!(to.pickup_point.as_ref(), Some(&point));
+    assert_eq!(to.pickup_point.as_deref(), Some(&point));
     assert_eq!(to.carrier.as_deref(), Some("Inpost"));
     assert!(
         to.pickup_point

@@ -135,7 +135,7 @@ fn canonical(a: &DeliveryStatus, b: &DeliveryStatus) -> Ordering {
         .cmp(&b.code)
         .then_with(|| a.at.cmp(&b.at))
         .then_with(|| a.original.cmp(&b.original))
-        .then_with(|| point_cmp(a.pickup_point.as_ref(), b.pickup_point.as_ref()))
+        .then_with(|| point_cmp(a.pickup_point.as_deref(), b.pickup_point.as_deref()))
         .then_with(|| a.carrier.cmp(&b.carrier))
         .then_with(|| a.carrier_tracking_number.cmp(&b.carrier_tracking_number))
         .then_with(|| a.tracking_url.cmp(&b.tracking_url))
@@ -200,7 +200,7 @@ mod tests {
         // Same code and time but other text, or another pickup point: not duplicates.
         let other_text = s(InTransit, "Partito", 10);
         let mut at_point = a.clone();
-        at_point.pickup_point = Some(PickupPoint {
+        at_point.pickup_point = Some(Box::new(PickupPoint {
             id: "P1".into(),
             name: "P".into(),
             address: "a".into(),
@@ -208,7 +208,7 @@ mod tests {
             phones: vec![],
             opening_hours: Default::default(),
             coordinates: None,
-        });
+        }));
         let m = merge_statuses(&[a], &[other_text, at_point], StatusOrder::Classification);
         assert_eq!(m.history.len(), 3);
     }
@@ -328,7 +328,7 @@ mod tests {
             &s(Arrived, "In transit", 10)
         ));
         let mut at_point = a.clone();
-        at_point.pickup_point = Some(PickupPoint {
+        at_point.pickup_point = Some(Box::new(PickupPoint {
             id: "P".into(),
             name: "P".into(),
             address: "A".into(),
@@ -336,7 +336,7 @@ mod tests {
             phones: vec![],
             opening_hours: Default::default(),
             coordinates: None,
-        });
+        }));
         assert!(is_reportable_change(Some(&a), &at_point));
     }
 
@@ -440,7 +440,7 @@ mod hostile {
                     status.original = text;
                 }
                 status.problem = problem;
-                status.pickup_point = point;
+                status.pickup_point = point.map(Box::new);
                 status.carrier = carrier;
                 status
             })

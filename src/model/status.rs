@@ -206,9 +206,10 @@ pub struct DeliveryStatus {
     /// Trouble on the way, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<Problem>,
-    /// The pickup point the parcel waits at, if any.
+    /// The pickup point the parcel waits at, if any. Boxed: most statuses have none, and a
+    /// history keeps many statuses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pickup_point: Option<PickupPoint>,
+    pub pickup_point: Option<Box<PickupPoint>>,
     /// The carrier handling the parcel, e.g. `SDA`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub carrier: Option<String>,
@@ -244,7 +245,7 @@ impl DeliveryStatus {
 
     /// Sets the pickup point.
     pub fn with_pickup_point(mut self, point: PickupPoint) -> Self {
-        self.pickup_point = Some(point);
+        self.pickup_point = Some(Box::new(point));
         self
     }
 

@@ -408,7 +408,7 @@ impl Orchestrator {
             return incoming;
         }
         let point = match self.directory_entry(&instance.id, address).await {
-            Ok(entry) => entry.and_then(|e| e.to_pickup_point()),
+            Ok(entry) => entry.and_then(|e| e.to_pickup_point()).map(Box::new),
             Err(error) => {
                 tracing::debug!(%error, order = %record.order_id, "pickup point not enriched");
                 None
