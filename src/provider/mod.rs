@@ -55,6 +55,29 @@ pub(crate) fn waybill_value<T>(
     read
 }
 
+/// A JSON value that is either one `T` or an array of them: providers answer one object or a
+/// list where their documentation shows only one shape, so both are accepted.
+#[cfg(any(feature = "sphere", feature = "wapi"))]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(untagged)]
+pub(crate) enum OneOrMany<T> {
+    /// An array.
+    Many(Vec<T>),
+    /// A single object.
+    One(T),
+}
+
+#[cfg(any(feature = "sphere", feature = "wapi"))]
+impl<T> OneOrMany<T> {
+    /// The values as a vector.
+    pub(crate) fn into_vec(self) -> Vec<T> {
+        match self {
+            OneOrMany::Many(many) => many,
+            OneOrMany::One(one) => vec![one],
+        }
+    }
+}
+
 /// What a provider can do, so callers (and the conformance testkit) need not try.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]

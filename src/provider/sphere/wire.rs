@@ -24,6 +24,7 @@ use crate::model::{
     Address, AddressKind, AddressOption, AddressQuery, DeliveryStatus, FieldKind, Order, Payment,
     SelectOption, StatusTable, StockLevel, Waybill, WaybillField, WaybillForm, normalize_phone,
 };
+pub(crate) use crate::provider::OneOrMany;
 use crate::provider::waybill_value;
 
 // ---------------------------------------------------------------------------------------------
@@ -112,27 +113,6 @@ where
 /// The trimmed text, if not blank.
 fn non_blank(text: Option<&str>) -> Option<&str> {
     text.map(str::trim).filter(|t| !t.is_empty())
-}
-
-/// A JSON value that is either one `T` or an array of them. A create or read answers one
-/// object in the fixtures; an array of one is accepted too \[assumed].
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(untagged)]
-pub(crate) enum OneOrMany<T> {
-    /// An array.
-    Many(Vec<T>),
-    /// A single object.
-    One(T),
-}
-
-impl<T> OneOrMany<T> {
-    /// The values as a vector.
-    pub(crate) fn into_vec(self) -> Vec<T> {
-        match self {
-            OneOrMany::Many(many) => many,
-            OneOrMany::One(one) => vec![one],
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

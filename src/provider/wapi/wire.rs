@@ -23,6 +23,7 @@ use crate::model::{
     OpeningHours, Order, SelectOption, StatusTable, StockLevel, Waybill, WaybillField, WaybillForm,
     normalize_phone, normalize_status_key,
 };
+pub(crate) use crate::provider::OneOrMany;
 use crate::provider::waybill_value;
 
 // ---------------------------------------------------------------------------------------------
@@ -821,27 +822,6 @@ pub(crate) fn map_detailed(
 // ---------------------------------------------------------------------------------------------
 // Stock
 // ---------------------------------------------------------------------------------------------
-
-/// A JSON value that is either one `T` or an array of them. The multi-product stock reply is
-/// not shown in R, so both shapes are accepted \[assumed].
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(untagged)]
-pub(crate) enum OneOrMany<T> {
-    /// An array.
-    Many(Vec<T>),
-    /// A single object.
-    One(T),
-}
-
-impl<T> OneOrMany<T> {
-    /// The values as a vector.
-    pub(crate) fn into_vec(self) -> Vec<T> {
-        match self {
-            OneOrMany::Many(many) => many,
-            OneOrMany::One(one) => vec![one],
-        }
-    }
-}
 
 /// Body of `POST /stock/getProductRemainderV2` (and, without `warehouseName`, of V1) (§10).
 /// Each field is optional: no `productName` asks for every product of the country.
