@@ -192,7 +192,7 @@ impl Orchestrator {
     /// stored, so the next call tries again. Store errors.
     pub async fn on_order_changed(&self, order: &Order) -> Result<ChangeOutcome> {
         let _guard = self.lock_order(&order.id).await;
-        let Some(record) = self.store.get(&order.id).await? else {
+        let Some(record) = self.inner.store.get(&order.id).await? else {
             return Ok(ChangeOutcome::NotExported);
         };
         // First: a re-export the operator chose may be half done (old shipment cancelled, new
@@ -235,6 +235,7 @@ impl Orchestrator {
         let mut after: Option<OrderId> = None;
         loop {
             let page = self
+                .inner
                 .store
                 .list_pending_updates(after.as_ref(), PAGE)
                 .await?;
@@ -243,7 +244,7 @@ impl Orchestrator {
             for listed in page {
                 let _guard = self.lock_order(&listed.order_id).await;
                 // Re-read under the lock: an edit may have been settled since the listing.
-                let Some(record) = self.store.get(&listed.order_id).await? else {
+                let Some(record) = self.inner.store.get(&listed.order_id).await? else {
                     report.skipped += 1;
                     continue;
                 };
@@ -305,6 +306,7 @@ impl Orchestrator {
     /// Store errors: a store that cannot answer must not be taken for "allowed".
     pub async fn automation_allowed(&self, order_id: &OrderId) -> Result<bool> {
         Ok(self
+            .inner
             .store
             .get(order_id)
             .await?
@@ -324,7 +326,11 @@ impl Orchestrator {
         limit: usize,
     ) -> Result<ExceptionPage> {
         let limit = limit.clamp(1, PAGE);
-        let exceptions = self.store.list_exceptions(filter, after, limit).await?;
+        let exceptions = self
+            .inner
+            .store
+            .list_exceptions(filter, after, limit)
+            .await?;
         let next_after = (exceptions.len() == limit)
             .then(|| exceptions.last().map(|e| e.order_id.clone()))
             .flatten();
@@ -373,6 +379,7 @@ impl Orchestrator {
         let _guard = self.lock_order(order_id).await;
         let exception = self.open_exception(order_id).await?;
         let record = self
+            .inner
             .store
             .get(order_id)
             .await?
@@ -415,7 +422,7 @@ impl Orchestrator {
             resolved_at: Some(now),
             ..exception
         };
-        self.store.put_exception(resolved.clone()).await?;
+        self.inner.store.put_exception(resolved.clone()).await?;
         if let Some((from, to)) = status_change {
             self.emit(EventKind::DeliveryStatusChanged { from, to }, &saved)
                 .await;
@@ -437,6 +444,7 @@ impl Orchestrator {
         let guard = self.lock_order(order_id).await;
         let exception = self.open_exception(order_id).await?;
         let record = self
+            .inner
             .store
             .get(order_id)
             .await?
@@ -459,7 +467,11 @@ impl Orchestrator {
             record.waybill.clone()
         } else {
             // Waybill fields belong to one provider's form; start from the operator's values.
-            self.store.waybill(order_id).await?.unwrap_or_default()
+            self.inner
+                .store
+                .waybill(order_id)
+                .await?
+                .unwrap_or_default()
         };
         self.prepare(&order, target, &waybill).await?;
 
@@ -519,7 +531,7 @@ impl Orchestrator {
                 Target::Instance(&route.instance),
                 Some(waybill),
                 false,
-                self.stale_intent,
+                self.inner.stale_intent,
             )
             .await?
         {
@@ -531,13 +543,14 @@ impl Orchestrator {
     }
 
     async fn open_exception(&self, order_id: &OrderId) -> Result<OrderException> {
-        let exception = self
-            .store
-            .exception(order_id)
-            .await?
-            .ok_or_else(|| Error::NotFound {
-                what: format!("exception of order {order_id}"),
-            })?;
+        let exception =
+            self.inner
+                .store
+                .exception(order_id)
+                .await?
+                .ok_or_else(|| Error::NotFound {
+                    what: format!("exception of order {order_id}"),
+                })?;
         match &exception.resolution {
             None => Ok(exception),
             Some(resolution) => Err(Error::Conflict {
@@ -671,7 +684,12 @@ impl Orchestrator {
         let now = self.now();
         // The status as of now: tracking may have moved it while the provider answered, and
         // that move is usually why it is too late.
-        let current = self.store.get(&record.order_id).await?.unwrap_or(record);
+        let current = self
+            .inner
+            .store
+            .get(&record.order_id)
+            .await?
+            .unwrap_or(record);
         let Some(shipment) = current.shipment().cloned() else {
             return Ok(ChangeOutcome::NotExported);
         };
@@ -693,7 +711,7 @@ impl Orchestrator {
         // The exception first: a crash before the record is suspended leaves an open
         // exception and an active record, and the next edit raises it again; the other order
         // could leave a suspended order with nothing to resolve.
-        self.store.put_exception(exception.clone()).await?;
+        self.inner.store.put_exception(exception.clone()).await?;
         let saved = self
             .modify(current, |r| {
                 r.automation = Automation::Suspended;
@@ -720,6 +738,7 @@ impl Orchestrator {
         let new = Fingerprints::of(order);
         let changed_fields = record.fingerprints.changed(&new);
         let Some(mut exception) = self
+            .inner
             .store
             .exception(&order.id)
             .await?
@@ -748,7 +767,7 @@ impl Orchestrator {
             .len()
             .saturating_sub(MAX_SUSPENDED_EDITS);
         exception.later_edits.drain(..excess);
-        self.store.put_exception(exception).await?;
+        self.inner.store.put_exception(exception).await?;
         Ok(ChangeOutcome::Suspended {
             changed_fields,
             recorded: true,
@@ -760,6 +779,7 @@ impl Orchestrator {
     /// provider's version unchanged since: sending it again would only raise it again.
     async fn settled(&self, record: &ShipmentRecord, new: &Fingerprints) -> Result<bool> {
         Ok(self
+            .inner
             .store
             .exception(&record.order_id)
             .await?

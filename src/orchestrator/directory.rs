@@ -283,7 +283,7 @@ impl Orchestrator {
             country: country_key(&address.country),
             city: None,
         };
-        if let Some(index) = self.directory_cache.fresh(&whole_country, self.now()) {
+        if let Some(index) = self.inner.directory_cache.fresh(&whole_country, self.now()) {
             return Ok(index.get(id).cloned());
         }
         let city = Some(address.city.trim()).filter(|c| !c.is_empty());
@@ -310,7 +310,7 @@ impl Orchestrator {
             country: country_key(country),
             city: city.map(str::to_owned),
         };
-        let cache = &self.directory_cache;
+        let cache = &self.inner.directory_cache;
         let slot = cache.slot(&key, self.now());
         if let Some(index) = slot.fresh(self.now(), cache.ttl) {
             return Ok(index);

@@ -273,18 +273,20 @@ impl OrchestratorBuilder {
             return Err(Error::validation("orchestrator configuration", errors));
         }
         Ok(Orchestrator {
-            instances: self.instances,
-            by_id,
-            rules: self.rules,
-            store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
-            events: self.events.unwrap_or_else(|| Arc::new(NullSink)),
-            clock: self.clock.unwrap_or_else(|| Arc::new(Utc::now)),
-            stale_intent: self.stale_intent,
-            stock_cache: StockCache::new(self.stock_ttl),
-            directory_cache: DirectoryCache::new(self.directory_ttl),
-            poll_policy: self.poll_policy,
-            tracking_concurrency: self.tracking_concurrency,
-            locks: locks::OrderLocks::default(),
+            inner: Arc::new(Inner {
+                instances: self.instances,
+                by_id,
+                rules: self.rules,
+                store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
+                events: self.events.unwrap_or_else(|| Arc::new(NullSink)),
+                clock: self.clock.unwrap_or_else(|| Arc::new(Utc::now)),
+                stale_intent: self.stale_intent,
+                stock_cache: StockCache::new(self.stock_ttl),
+                directory_cache: DirectoryCache::new(self.directory_ttl),
+                poll_policy: self.poll_policy,
+                tracking_concurrency: self.tracking_concurrency,
+                locks: locks::OrderLocks::default(),
+            }),
         })
     }
 }
@@ -296,7 +298,16 @@ enum Target<'a> {
 }
 
 /// Connects the host to its fulfillment instances; see the [module docs](self).
+///
+/// Cloning is cheap and gives another handle to the same orchestrator (instances, store,
+/// caches and per-order locks are shared), so it can be moved into spawned tasks.
+#[derive(Clone)]
 pub struct Orchestrator {
+    inner: Arc<Inner>,
+}
+
+/// What an [`Orchestrator`] handle shares.
+struct Inner {
     instances: Vec<Instance>,
     by_id: HashMap<InstanceId, usize>,
     rules: Vec<RoutingRule>,
@@ -314,8 +325,8 @@ pub struct Orchestrator {
 impl fmt::Debug for Orchestrator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Orchestrator")
-            .field("instances", &self.instances)
-            .field("rules", &self.rules)
+            .field("instances", &self.inner.instances)
+            .field("rules", &self.inner.rules)
             .finish_non_exhaustive()
     }
 }
@@ -339,17 +350,17 @@ impl Orchestrator {
 
     /// The instances, in registration order.
     pub fn instances(&self) -> &[Instance] {
-        &self.instances
+        &self.inner.instances
     }
 
     /// The instance with `id`.
     pub fn instance(&self, id: &InstanceId) -> Option<&Instance> {
-        self.by_id.get(id).map(|i| &self.instances[*i])
+        self.inner.by_id.get(id).map(|i| &self.inner.instances[*i])
     }
 
     /// The store.
     pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
+        &self.inner.store
     }
 
     /// Where `order` would go: the first rule whose condition matches and whose instance is
@@ -360,7 +371,7 @@ impl Orchestrator {
     ///
     /// [`Error::NoRoute`] listing the rules tried.
     pub fn route(&self, order: &Order) -> Result<Route> {
-        for rule in &self.rules {
+        for rule in &self.inner.rules {
             let Some(instance) = self.instance(&rule.instance) else {
                 continue;
             };
@@ -376,7 +387,7 @@ impl Orchestrator {
         }
         Err(Error::NoRoute {
             order_id: order.id.to_string(),
-            rules_tried: self.rules.iter().map(|r| r.name.clone()).collect(),
+            rules_tried: self.inner.rules.iter().map(|r| r.name.clone()).collect(),
         })
     }
 
@@ -386,7 +397,7 @@ impl Orchestrator {
     ///
     /// Whatever the store reports.
     pub async fn shipment(&self, order_id: &OrderId) -> Result<Option<ShipmentRecord>> {
-        self.store.get(order_id).await
+        self.inner.store.get(order_id).await
     }
 
     /// Saves an operator's waybill values for an order; they take precedence over the
@@ -396,7 +407,7 @@ impl Orchestrator {
     ///
     /// Whatever the store reports.
     pub async fn save_waybill(&self, order_id: &OrderId, waybill: Waybill) -> Result<()> {
-        self.store.save_waybill(order_id, waybill).await
+        self.inner.store.save_waybill(order_id, waybill).await
     }
 
     /// Exports a confirmed order: route it, fill the waybill, check both, write an export
@@ -411,7 +422,7 @@ impl Orchestrator {
     /// [`ExportState::Failed`], [`EventKind::ExportFailed`] is emitted, and
     /// [`Self::retry_failed_exports`] can try again).
     pub async fn on_order_confirmed(&self, order: &Order) -> Result<ExportOutcome> {
-        self.export(order, Target::Routed, None, true, self.stale_intent)
+        self.export(order, Target::Routed, None, true, self.inner.stale_intent)
             .await
     }
 
@@ -433,7 +444,7 @@ impl Orchestrator {
             Target::Instance(instance),
             Some(waybill.clone()),
             false,
-            self.stale_intent,
+            self.inner.stale_intent,
         )
         .await
     }
@@ -447,7 +458,7 @@ impl Orchestrator {
         let mut report = RetryReport::default();
         let mut after: Option<OrderId> = None;
         loop {
-            let page = self.store.list_failed(after.as_ref(), PAGE).await?;
+            let page = self.inner.store.list_failed(after.as_ref(), PAGE).await?;
             let Some(last) = page.last() else { break };
             after = Some(last.order_id.clone());
             for record in page {
@@ -469,7 +480,7 @@ impl Orchestrator {
                         Target::Instance(&record.instance),
                         Some(record.waybill.clone()),
                         true,
-                        self.stale_intent,
+                        self.inner.stale_intent,
                     )
                     .await;
                 match outcome {
@@ -502,7 +513,11 @@ impl Orchestrator {
         let mut report = ReconcileReport::default();
         let mut after: Option<OrderId> = None;
         loop {
-            let page = self.store.list_exporting(after.as_ref(), PAGE).await?;
+            let page = self
+                .inner
+                .store
+                .list_exporting(after.as_ref(), PAGE)
+                .await?;
             let Some(last) = page.last() else { break };
             after = Some(last.order_id.clone());
             for record in page {
@@ -574,7 +589,7 @@ impl Orchestrator {
         takeover_after: Duration,
     ) -> Result<ExportOutcome> {
         let _guard = self.lock_order(&order.id).await;
-        let existing = self.store.get(&order.id).await?;
+        let existing = self.inner.store.get(&order.id).await?;
         if let Some(record) = &existing {
             if automatic && record.automation == Automation::Suspended {
                 return Ok(ExportOutcome::Suspended);
@@ -590,7 +605,12 @@ impl Orchestrator {
         };
         let operator = match operator_waybill {
             Some(w) => w,
-            None => self.store.waybill(&order.id).await?.unwrap_or_default(),
+            None => self
+                .inner
+                .store
+                .waybill(&order.id)
+                .await?
+                .unwrap_or_default(),
         };
         let waybill = self.prepare(order, instance, &operator).await?;
 
@@ -624,7 +644,7 @@ impl Orchestrator {
         };
         let claimed = match existing {
             None => {
-                if self.store.insert(intent.clone()).await? {
+                if self.inner.store.insert(intent.clone()).await? {
                     Some(intent)
                 } else {
                     None
@@ -637,7 +657,7 @@ impl Orchestrator {
                 intent.export_seq = record.export_seq;
                 intent.history = record.history;
                 intent.current_status = record.current_status;
-                match self.store.update(intent).await {
+                match self.inner.store.update(intent).await {
                     Ok(saved) => Some(saved),
                     Err(Error::Conflict { .. }) => None,
                     Err(e) => return Err(e),
@@ -646,7 +666,7 @@ impl Orchestrator {
         };
         let Some(record) = claimed else {
             // Another replica wrote first: report what it did.
-            return Ok(match self.store.get(&order.id).await? {
+            return Ok(match self.inner.store.get(&order.id).await? {
                 Some(r) => self
                     .settled_outcome(&r, takeover_after)
                     .unwrap_or(ExportOutcome::InProgress),
@@ -789,17 +809,18 @@ impl Orchestrator {
         for _ in 0..CAS_ATTEMPTS {
             change(&mut record);
             // The record moves into the store: on a conflict it is read again anyway.
-            match self.store.update(record).await {
+            match self.inner.store.update(record).await {
                 Ok(saved) => return Ok(saved),
                 Err(e @ Error::Conflict { .. }) => {
                     last_error = Some(e);
-                    record = self
-                        .store
-                        .get(&order_id)
-                        .await?
-                        .ok_or_else(|| Error::NotFound {
-                            what: format!("shipment record of order {order_id}"),
-                        })?;
+                    record =
+                        self.inner
+                            .store
+                            .get(&order_id)
+                            .await?
+                            .ok_or_else(|| Error::NotFound {
+                                what: format!("shipment record of order {order_id}"),
+                            })?;
                 }
                 Err(e) => return Err(e),
             }
@@ -810,7 +831,8 @@ impl Orchestrator {
     }
 
     async fn exported_record(&self, order_id: &OrderId) -> Result<ShipmentRecord> {
-        self.store
+        self.inner
+            .store
             .get(order_id)
             .await?
             .filter(|r| r.shipment().is_some())
@@ -831,15 +853,15 @@ impl Orchestrator {
             self.now(),
             record.automation,
         );
-        self.events.emit(event).await;
+        self.inner.events.emit(event).await;
     }
 
     fn now(&self) -> DateTime<Utc> {
-        (self.clock)()
+        (self.inner.clock)()
     }
 
     async fn lock_order(&self, order_id: &OrderId) -> locks::OrderGuard<'_> {
-        self.locks.lock(order_id).await
+        self.inner.locks.lock(order_id).await
     }
 }
 

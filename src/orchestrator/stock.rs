@@ -245,7 +245,7 @@ impl Orchestrator {
     /// [`Error::NoRoute`] for an order that is neither exported nor routable; otherwise as
     /// [`Self::stock`].
     pub async fn stock_for_order(&self, order: &Order) -> Result<OrderStock> {
-        let instance_id = match self.store.get(&order.id).await? {
+        let instance_id = match self.inner.store.get(&order.id).await? {
             Some(record) => record.instance,
             None => self.route(order)?.instance,
         };
@@ -301,9 +301,9 @@ impl Orchestrator {
     /// None yet: provider failures are in [`StockSyncReport::failures`]. The `Result` leaves
     /// room for a store-backed baseline.
     pub async fn sync_stock(&self) -> Result<StockSyncReport> {
-        let mut announced = self.stock_cache.announced.lock().await;
+        let mut announced = self.inner.stock_cache.announced.lock().await;
         let mut report = StockSyncReport::default();
-        for instance in &self.instances {
+        for instance in &self.inner.instances {
             if !instance.provider.capabilities().stock {
                 continue;
             }
@@ -325,13 +325,14 @@ impl Orchestrator {
 
             // Everything cached that the full listing left out is now known to be unknown.
             let gone: Vec<(Sku, Option<StockLevel>)> = self
+                .inner
                 .stock_cache
                 .cached_skus(&instance.id)
                 .into_iter()
                 .filter(|sku| !current.contains_key(sku))
                 .map(|sku| (sku, None))
                 .collect();
-            self.stock_cache.store(
+            self.inner.stock_cache.store(
                 &instance.id,
                 gone.into_iter().chain(
                     current
@@ -370,7 +371,7 @@ impl Orchestrator {
                     occurred_at: now,
                     automation: Automation::Active,
                 };
-                self.events.emit(event).await;
+                self.inner.events.emit(event).await;
                 report.changes += 1;
             }
         }
@@ -390,7 +391,10 @@ impl Orchestrator {
                 instance.provider.kind(),
             ));
         }
-        let (mut found, mut missing) = self.stock_cache.lookup(&instance.id, skus, self.now());
+        let (mut found, mut missing) =
+            self.inner
+                .stock_cache
+                .lookup(&instance.id, skus, self.now());
         let mut seen = HashSet::with_capacity(missing.len());
         missing.retain(|s| seen.insert(s.clone()));
         for batch in missing.chunks(capabilities.max_stock_batch.max(1)) {
@@ -401,7 +405,8 @@ impl Orchestrator {
                 .iter()
                 .map(|sku| (sku.clone(), answered.remove(sku)))
                 .collect();
-            self.stock_cache
+            self.inner
+                .stock_cache
                 .store(&instance.id, answers.iter().cloned(), self.now());
             found.extend(answers);
         }

@@ -136,6 +136,26 @@ impl SyncReport {
     }
 }
 
+/// Where the listing of one instance's due shipments stands.
+#[derive(Default)]
+struct Listing {
+    /// The last order id listed.
+    after: Option<OrderId>,
+    /// Due shipments not yet in a batch.
+    due: Vec<ShipmentRecord>,
+    /// Shipments past the maximum tracking age, to stop.
+    too_old: Vec<ShipmentRecord>,
+    /// No more pages (or listing failed).
+    done: bool,
+}
+
+/// One unit of tracking work of an instance.
+enum Work {
+    Batch(Vec<ShipmentRecord>),
+    Stop(ShipmentRecord),
+    ListingFailed(crate::Error),
+}
+
 /// What applying one update did to a record.
 #[derive(Default)]
 struct Applied {
@@ -153,18 +173,38 @@ impl Orchestrator {
     /// Only store errors while listing; provider failures are counted in the report and the
     /// shipments concerned are polled again next time.
     pub async fn sync_tracking(&self, now: DateTime<Utc>) -> Result<SyncReport> {
-        let per_instance = self
-            .instances
-            .iter()
-            .map(|instance| self.sync_instance(instance, now));
+        // One task per instance, so that the work of answering one provider (decoding, merging,
+        // storing) runs beside the others on every worker thread. The set aborts them all if
+        // this future is dropped, as dropping the future would have stopped the work in place.
+        let mut tasks = tokio::task::JoinSet::new();
+        for index in 0..self.inner.instances.len() {
+            let this = self.clone();
+            tasks.spawn(async move {
+                let instance = &this.inner.instances[index];
+                this.sync_instance(instance, now).await
+            });
+        }
         let mut report = SyncReport::default();
-        for result in futures_util::future::join_all(per_instance).await {
-            match result {
-                Ok(r) => report.absorb(r),
-                Err(e) => return Err(e),
+        let mut first_error = None;
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(Ok(r)) => report.absorb(r),
+                Ok(Err(e)) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(e) => match e.try_into_panic() {
+                    Ok(panic) => std::panic::resume_unwind(panic),
+                    // Cancelled: only happens when the runtime shuts down under us.
+                    Err(e) => {
+                        first_error.get_or_insert(crate::Error::transport("tracking task", e));
+                    }
+                },
             }
         }
-        Ok(report)
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(report),
+        }
     }
 
     /// Applies tracking updates the host received for `instance` (by webhook): the same
@@ -229,7 +269,7 @@ impl Orchestrator {
     /// provider as `{id}-R{n}` ([`super::provider_order_id`]): fall back to the host's id and
     /// accept the record only if it really holds this shipment.
     async fn record_of(&self, shipment: &ShipmentRef) -> Result<Option<ShipmentRecord>> {
-        if let Some(record) = self.store.get(&shipment.order_id).await? {
+        if let Some(record) = self.inner.store.get(&shipment.order_id).await? {
             return Ok(Some(record));
         }
         let Some((host_id, seq)) = shipment.order_id.as_str().rsplit_once("-R") else {
@@ -239,51 +279,79 @@ impl Orchestrator {
             return Ok(None);
         }
         Ok(self
+            .inner
             .store
             .get(&OrderId::new(host_id))
             .await?
             .filter(|r| r.shipment() == Some(shipment)))
     }
 
+    /// Polls the due shipments of one instance: pages are listed as batches are needed, so the
+    /// first request leaves with the first page and memory follows the requests in flight.
     async fn sync_instance(&self, instance: &Instance, now: DateTime<Utc>) -> Result<SyncReport> {
-        let mut due = Vec::new();
-        let mut report = SyncReport::default();
-        let mut after: Option<OrderId> = None;
-        loop {
-            let page = self
-                .store
-                .list_active(&instance.id, after.as_ref(), PAGE)
-                .await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.order_id.clone());
-            for record in page {
-                if record.next_poll_at.is_some_and(|t| t > now) {
-                    continue;
-                }
-                if self.too_old(&record, now) {
-                    self.stop(record, now, &mut report).await?;
-                } else {
-                    due.push(record);
-                }
-            }
-        }
-        if due.is_empty() {
-            return Ok(report);
-        }
         let overrides = overrides_of(instance);
         let batch_size = instance.provider.capabilities().max_track_batch.max(1);
-        // Move the records into their batches: a copy per shipment per poll shows in profiles.
-        let mut batches: Vec<Vec<ShipmentRecord>> =
-            Vec::with_capacity(due.len().div_ceil(batch_size));
-        let mut due = due.into_iter().peekable();
-        while due.peek().is_some() {
-            batches.push(due.by_ref().take(batch_size).collect());
-        }
-        let results: Vec<Result<SyncReport>> = futures_util::stream::iter(batches)
-            .map(|batch| self.sync_batch(instance, &overrides, batch, now))
-            .buffer_unordered(self.tracking_concurrency)
+        let work = futures_util::stream::unfold(Listing::default(), |mut listing| async move {
+            loop {
+                if let Some(record) = listing.too_old.pop() {
+                    return Some((Work::Stop(record), listing));
+                }
+                if listing.due.len() >= batch_size || (listing.done && !listing.due.is_empty()) {
+                    let rest = listing.due.split_off(batch_size.min(listing.due.len()));
+                    let batch = std::mem::replace(&mut listing.due, rest);
+                    return Some((Work::Batch(batch), listing));
+                }
+                if listing.done {
+                    return None;
+                }
+                let page = self
+                    .inner
+                    .store
+                    .list_active(&instance.id, listing.after.as_ref(), PAGE)
+                    .await;
+                let page = match page {
+                    Ok(page) => page,
+                    Err(error) => {
+                        listing.done = true;
+                        listing.due.clear();
+                        return Some((Work::ListingFailed(error), listing));
+                    }
+                };
+                match page.last() {
+                    Some(last) => listing.after = Some(last.order_id.clone()),
+                    None => listing.done = true,
+                }
+                for record in page {
+                    if record.next_poll_at.is_some_and(|t| t > now) {
+                        continue;
+                    }
+                    if self.too_old(&record, now) {
+                        listing.too_old.push(record);
+                    } else {
+                        listing.due.push(record);
+                    }
+                }
+            }
+        })
+        // Boxed: without the erasure the compiler cannot prove the spawned task Send (its
+        // inference of higher-ranked lifetimes in closures returning borrowing futures).
+        .boxed();
+        let results: Vec<Result<SyncReport>> = work
+            .map(|work| async {
+                match work {
+                    Work::Batch(batch) => self.sync_batch(instance, &overrides, batch, now).await,
+                    Work::Stop(record) => {
+                        let mut report = SyncReport::default();
+                        self.stop(record, now, &mut report).await?;
+                        Ok(report)
+                    }
+                    Work::ListingFailed(error) => Err(error),
+                }
+            })
+            .buffer_unordered(self.inner.tracking_concurrency)
             .collect()
             .await;
+        let mut report = SyncReport::default();
         for result in results {
             report.absorb(result?);
         }
@@ -347,7 +415,7 @@ impl Orchestrator {
         };
         let incoming = self.with_pickup_point(instance, &record, incoming).await;
         let order = instance.settings.status_order;
-        let policy = &self.poll_policy;
+        let policy = &self.inner.poll_policy;
         let mut applied = Applied::default();
         let saved = self
             .modify(record, |r| {
@@ -428,7 +496,7 @@ impl Orchestrator {
         };
         (now - *at)
             .to_std()
-            .is_ok_and(|age| age > self.poll_policy.max_tracking_age)
+            .is_ok_and(|age| age > self.inner.poll_policy.max_tracking_age)
     }
 
     async fn stop(
@@ -437,7 +505,7 @@ impl Orchestrator {
         now: DateTime<Utc>,
         report: &mut SyncReport,
     ) -> Result<()> {
-        let days = self.poll_policy.max_tracking_age.as_secs() / (24 * HOUR);
+        let days = self.inner.poll_policy.max_tracking_age.as_secs() / (24 * HOUR);
         let saved = self
             .modify(record, |r| {
                 r.tracking_stopped = true;
