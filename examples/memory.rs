@@ -58,7 +58,7 @@ async fn main() -> fulfillkit::Result<()> {
         );
         record.current_status = history.last().cloned();
         record.last_reported = history.last().cloned();
-        record.history = history.clone();
+        record.history = history.as_slice().into();
         store.insert(record).await?;
     }
     let after_store = rss().unwrap_or(0);

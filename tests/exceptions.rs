@@ -179,7 +179,7 @@ async fn each_key_field_alone_triggers_an_update() {
         assert_eq!(s.mock.stored_order(&order.id).unwrap().0, current);
         let r = record(&s, &order.id).await;
         assert_eq!(r.fingerprints, Fingerprints::of(&current));
-        assert_eq!(r.order, current);
+        assert_eq!(*r.order, current);
         let events = s.events.take();
         assert_eq!(events.len(), 1);
         assert_eq!(
@@ -217,7 +217,7 @@ async fn tags_custom_fields_and_cart_order_never_reach_the_provider() {
     assert!(matches!(outcome, ChangeOutcome::Unchanged), "{outcome:?}");
     assert_eq!(update_calls(&s.mock), 0);
     assert!(s.events.take().is_empty());
-    assert_eq!(record(&s, &order.id).await.order, order);
+    assert_eq!(*record(&s, &order.id).await.order, order);
 }
 
 #[tokio::test]
@@ -318,7 +318,7 @@ async fn applied_before_the_lock_stage_and_an_exception_with_both_versions_after
     assert!(exception.is_open());
 
     // The record keeps the provider's version and is suspended.
-    assert_eq!(r.order, renamed);
+    assert_eq!(*r.order, renamed);
     assert_eq!(r.fingerprints, Fingerprints::of(&renamed));
     assert_eq!(r.automation, Automation::Suspended);
     assert!(r.pending_update.is_none());
@@ -614,14 +614,14 @@ async fn pending_updates_of_a_suspended_order_are_left_alone() {
     // A pending edit next to an open exception (e.g. written by an older replica).
     let r = record(&s, &order.id).await;
     let mut stale = r.clone();
-    stale.pending_update = Some(PendingUpdate {
+    stale.pending_update = Some(Box::new(PendingUpdate {
         order: with_phone(&order, "+393401111111"),
-        waybill: r.waybill.clone(),
+        waybill: (*r.waybill).clone(),
         changed_fields: vec![KeyField::Phone],
         since: s.clock.now(),
         attempts: 1,
         last_error: "timed out".into(),
-    });
+    }));
     s.store.update(stale).await.unwrap();
     let calls = update_calls(&s.mock);
     let report = s.orchestrator.retry_pending_updates().await.unwrap();
@@ -681,7 +681,7 @@ async fn accepting_the_provider_version_resumes_and_does_not_resend_the_refused_
     assert_eq!(resolved_events(&events), [&resolved]);
     assert!(s.orchestrator.automation_allowed(&order.id).await.unwrap());
     let r = record(&s, &order.id).await;
-    assert_eq!(r.order, order, "the provider's version stays");
+    assert_eq!(*r.order, order, "the provider's version stays");
     assert_eq!(s.mock.stored_order(&order.id).unwrap().0, order);
 
     // The host keeping its edited version, or going back to the provider's: nothing to send.
@@ -750,7 +750,7 @@ async fn reexport_cancels_the_first_shipment_and_creates_a_second() {
     assert_eq!(second.order_id, renumbered);
     assert_eq!(r.order_id, order.id, "the host's id is kept");
     assert_eq!(r.export_seq, 1);
-    assert_eq!(r.order, latest);
+    assert_eq!(*r.order, latest);
     assert_eq!(r.fingerprints, Fingerprints::of(&latest));
     assert_eq!(r.automation, Automation::Active);
     assert_eq!(
@@ -952,7 +952,7 @@ async fn reexport_can_be_repeated_after_the_new_export_failed() {
     assert_eq!(s.mock.created_count(), 2);
     let r = record(&s, &order.id).await;
     assert_eq!(r.export_seq, 1);
-    assert_eq!(r.order, later);
+    assert_eq!(*r.order, later);
     let renumbered = provider_order_id(&order.id, 1);
     assert_eq!(
         s.mock.stored_order(&renumbered).unwrap().0.customer.phone,
@@ -1162,7 +1162,7 @@ async fn concurrent_edits_and_tracking_of_one_shipment_lose_no_field() {
     tracker.await.unwrap();
 
     let r = record(&s, &order.id).await;
-    assert_eq!(r.order, last, "the last edit is the record's version");
+    assert_eq!(*r.order, last, "the last edit is the record's version");
     assert_eq!(r.fingerprints, Fingerprints::of(&last));
     assert_eq!(s.mock.stored_order(&order.id).unwrap().0, last);
     let seen: Vec<&str> = r.history.iter().map(|h| h.original.as_str()).collect();

@@ -717,7 +717,7 @@ async fn a_stale_intent_is_taken_over_but_a_fresh_one_is_left_alone() {
             since: chrono::Utc::now(),
         },
     );
-    intent.order = order.clone();
+    intent.order = order.clone().into();
     store.insert(intent).await.unwrap();
     let o = Orchestrator::builder()
         .instance(Instance::new("only", "only", mock.clone()))
@@ -771,7 +771,7 @@ async fn reconcile_completes_intents_left_by_a_crash_without_a_second_order() {
     let old = chrono::Utc::now() - chrono::Duration::minutes(30);
     let intent = |id: &str, instance: &str| {
         let mut r = testkit::sample_record(id, instance, ExportState::Exporting { since: old });
-        r.order = sample_order(id);
+        r.order = sample_order(id).into();
         r
     };
     store.insert(intent("SO-1", "only")).await.unwrap();

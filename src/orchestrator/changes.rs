@@ -27,6 +27,7 @@
 //! Tracking and the export itself live elsewhere in the orchestrator.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -407,7 +408,7 @@ impl Orchestrator {
                         .as_ref()
                         .is_none_or(|s| s.code != StatusCode::Cancelled)
                     {
-                        r.history.push(status.clone());
+                        r.push_status(status.clone());
                         r.current_status = Some(status.clone());
                         // Reported here, so tracking must not report it again.
                         status_change =
@@ -464,7 +465,7 @@ impl Orchestrator {
         let route = self.route(&order)?;
         let target = self.instance_or_err(&route.instance)?;
         let waybill = if route.instance == record.instance {
-            record.waybill.clone()
+            Waybill::clone(&record.waybill)
         } else {
             // Waybill fields belong to one provider's form; start from the operator's values.
             self.inner
@@ -506,7 +507,7 @@ impl Orchestrator {
                     };
                     r.export_seq += 1;
                     r.current_status = None;
-                    r.history.clear();
+                    r.history = Arc::default();
                     r.last_reported = None;
                     r.next_poll_at = None;
                     r.tracking_stopped = false;
@@ -627,14 +628,14 @@ impl Orchestrator {
                         .pending_update
                         .as_ref()
                         .map_or((now, 0), |p| (p.since, p.attempts));
-                    r.pending_update = Some(PendingUpdate {
+                    r.pending_update = Some(Box::new(PendingUpdate {
                         order: order.clone(),
                         waybill: waybill.clone(),
                         changed_fields: changed.clone(),
                         since,
                         attempts: attempts + 1,
                         last_error: message.clone(),
-                    });
+                    }));
                     r.updated_at = now;
                 })
                 .await?;
@@ -657,8 +658,8 @@ impl Orchestrator {
         let now = self.now();
         let fingerprints = Fingerprints::of(order);
         self.modify(record, |r| {
-            r.order = order.clone();
-            r.waybill = waybill.clone();
+            r.order = Arc::new(order.clone());
+            r.waybill = Arc::new(waybill.clone());
             r.fingerprints = fingerprints.clone();
             // A newer edit kept by another replica meanwhile stays pending.
             if r.pending_update
@@ -701,7 +702,7 @@ impl Orchestrator {
             changed_fields: changed.into_iter().collect(),
             provider_state,
             delivery_status: current.current_status.clone(),
-            exported: current.order.clone(),
+            exported: Order::clone(&current.order),
             requested: order.clone(),
             later_edits: Vec::new(),
             detected_at: now,
@@ -793,14 +794,14 @@ impl Orchestrator {
     /// A failed export keeps the order for its retry: make that the edited one, so the retry
     /// does not send a stale version.
     async fn refresh_failed_export(&self, record: ShipmentRecord, order: &Order) -> Result<()> {
-        if !matches!(record.export, ExportState::Failed { .. }) || record.order == *order {
+        if !matches!(record.export, ExportState::Failed { .. }) || *record.order == *order {
             return Ok(());
         }
         let now = self.now();
         let fingerprints = Fingerprints::of(order);
         self.modify(record, |r| {
             if matches!(r.export, ExportState::Failed { .. }) {
-                r.order = order.clone();
+                r.order = Arc::new(order.clone());
                 r.fingerprints = fingerprints.clone();
                 r.updated_at = now;
             }

@@ -478,7 +478,7 @@ impl Orchestrator {
                     .export(
                         &record.order,
                         Target::Instance(&record.instance),
-                        Some(record.waybill.clone()),
+                        Some(Waybill::clone(&record.waybill)),
                         true,
                         self.inner.stale_intent,
                     )
@@ -526,7 +526,7 @@ impl Orchestrator {
                     .export(
                         &record.order,
                         Target::Instance(&record.instance),
-                        Some(record.waybill.clone()),
+                        Some(Waybill::clone(&record.waybill)),
                         false,
                         min_age,
                     )
@@ -563,7 +563,7 @@ impl Orchestrator {
             let previous = record.current_status.clone();
             let saved = self
                 .modify(record, |r| {
-                    r.history.push(cancelled.clone());
+                    r.push_status(cancelled.clone());
                     r.current_status = Some(cancelled.clone());
                     r.updated_at = now;
                 })
@@ -620,12 +620,12 @@ impl Orchestrator {
         let mut intent = ShipmentRecord {
             order_id: order.id.clone(),
             instance: instance.id.clone(),
-            order: order.clone(),
-            waybill: waybill.clone(),
+            order: Arc::new(order.clone()),
+            waybill: Arc::new(waybill.clone()),
             export: ExportState::Exporting { since: now },
             fingerprints: Fingerprints::of(order),
             current_status: None,
-            history: Vec::new(),
+            history: Arc::default(),
             last_reported: None,
             next_poll_at: None,
             tracking_stopped: false,
@@ -688,7 +688,7 @@ impl Orchestrator {
                     .modify(record, |r| {
                         r.export = exported.clone();
                         if let Some(status) = &first_status {
-                            r.history.push(status.clone());
+                            r.push_status(status.clone());
                             r.current_status = Some(status.clone());
                         }
                         r.updated_at = at;

@@ -5,7 +5,7 @@
 //! ([`Store::update`]), so two replicas sharing one database never overwrite each other.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -59,11 +59,36 @@ pub enum ExportState {
     },
 }
 
-/// A stable fingerprint of one key field (FNV-1a 64 over a canonical text, hex), kept to
-/// detect edits after export. Stable across processes and releases, so it can be stored.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Fingerprint(String);
+/// A stable fingerprint of one key field (FNV-1a 64 over a canonical text), kept to detect
+/// edits after export. Stable across processes and releases, so it can be stored; it is
+/// serialized as 16 lowercase hex digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fingerprint(u64);
+
+impl Serialize for Fingerprint {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        serializer.collect_str(&format_args!("{:016x}", self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Fingerprint {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        let hex = text.len() == 16 && text.bytes().all(|b| b.is_ascii_hexdigit());
+        match u64::from_str_radix(&text, 16) {
+            Ok(value) if hex => Ok(Fingerprint(value)),
+            _ => Err(serde::de::Error::invalid_value(
+                serde::de::Unexpected::Str(&text),
+                &"16 hex digits",
+            )),
+        }
+    }
+}
 
 impl Fingerprint {
     fn of(parts: &[&str]) -> Self {
@@ -77,7 +102,7 @@ impl Fingerprint {
                 hash = hash.wrapping_mul(PRIME);
             }
         }
-        Fingerprint(format!("{hash:016x}"))
+        Fingerprint(hash)
     }
 }
 
@@ -173,10 +198,11 @@ pub struct ShipmentRecord {
     pub order_id: OrderId,
     /// The instance it is (being) exported to.
     pub instance: InstanceId,
-    /// The order as last sent to (or meant for) the provider.
-    pub order: Order,
-    /// The waybill as last sent.
-    pub waybill: Waybill,
+    /// The order as last sent to (or meant for) the provider. Shared: a record is copied on
+    /// every read and write, the order rarely changes.
+    pub order: Arc<Order>,
+    /// The waybill as last sent (shared, like the order).
+    pub waybill: Arc<Waybill>,
     /// Export state.
     pub export: ExportState,
     /// Fingerprints of the key fields as the provider has them.
@@ -184,9 +210,9 @@ pub struct ShipmentRecord {
     /// The current delivery status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_status: Option<DeliveryStatus>,
-    /// Every status seen, merged.
+    /// Every status seen, merged (shared: replaced whole when a merge changes it).
     #[serde(default)]
-    pub history: Vec<DeliveryStatus>,
+    pub history: Arc<[DeliveryStatus]>,
     /// The current status as last reported in an event (change detection compares with it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_reported: Option<DeliveryStatus>,
@@ -198,7 +224,7 @@ pub struct ShipmentRecord {
     pub tracking_stopped: bool,
     /// An edit waiting to be sent to the provider.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pending_update: Option<PendingUpdate>,
+    pub pending_update: Option<Box<PendingUpdate>>,
     /// How many times the order was exported anew (exception resolution `Reexport`); the
     /// provider-facing order number carries it so the provider sees a new order.
     #[serde(default)]
@@ -212,6 +238,15 @@ pub struct ShipmentRecord {
 }
 
 impl ShipmentRecord {
+    /// Appends `status` to the history (a new shared history; the old one is left to other
+    /// readers).
+    pub fn push_status(&mut self, status: DeliveryStatus) {
+        let mut history = Vec::with_capacity(self.history.len() + 1);
+        history.extend_from_slice(&self.history);
+        history.push(status);
+        self.history = history.into();
+    }
+
     /// The provider reference, once exported.
     pub fn shipment(&self) -> Option<&ShipmentRef> {
         match &self.export {
@@ -594,8 +629,30 @@ mod tests {
     #[test]
     fn fingerprint_is_stable_and_separates_parts() {
         // A stored fingerprint must mean the same thing in every release.
-        assert_eq!(Fingerprint::of(&["abc"]).0, Fingerprint::of(&["abc"]).0);
-        assert_eq!(Fingerprint::of(&[]).0, "cbf29ce484222325");
+        assert_eq!(Fingerprint::of(&["abc"]), Fingerprint::of(&["abc"]));
+        assert_eq!(
+            serde_json::to_value(Fingerprint::of(&[])).ok(),
+            Some(serde_json::json!("cbf29ce484222325"))
+        );
         assert_ne!(Fingerprint::of(&["ab", "c"]), Fingerprint::of(&["a", "bc"]));
+    }
+    #[test]
+    fn fingerprint_reads_back_and_refuses_what_it_never_wrote() {
+        let fp = Fingerprint::of(&["Mario Rossi"]);
+        let text = serde_json::to_string(&fp).expect("serialize");
+        assert_eq!(serde_json::from_str::<Fingerprint>(&text).ok(), Some(fp));
+        for bad in [
+            r#""""#,
+            r#""cbf29ce48422232""#,   // 15 digits
+            r#""cbf29ce4842223255""#, // 17 digits
+            r#""+bf29ce484222325""#,  // a sign, which u64::from_str_radix would take
+            r#""cbf29ce48422232g""#,
+            "12",
+        ] {
+            assert!(
+                serde_json::from_str::<Fingerprint>(bad).is_err(),
+                "{bad} was accepted"
+            );
+        }
     }
 }

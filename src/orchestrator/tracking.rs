@@ -152,7 +152,7 @@ struct Listing {
 /// One unit of tracking work of an instance.
 enum Work {
     Batch(Vec<ShipmentRecord>),
-    Stop(ShipmentRecord),
+    Stop(Box<ShipmentRecord>),
     ListingFailed(crate::Error),
 }
 
@@ -294,7 +294,7 @@ impl Orchestrator {
         let work = futures_util::stream::unfold(Listing::default(), |mut listing| async move {
             loop {
                 if let Some(record) = listing.too_old.pop() {
-                    return Some((Work::Stop(record), listing));
+                    return Some((Work::Stop(Box::new(record)), listing));
                 }
                 if listing.due.len() >= batch_size || (listing.done && !listing.due.is_empty()) {
                     let rest = listing.due.split_off(batch_size.min(listing.due.len()));
@@ -342,7 +342,7 @@ impl Orchestrator {
                     Work::Batch(batch) => self.sync_batch(instance, &overrides, batch, now).await,
                     Work::Stop(record) => {
                         let mut report = SyncReport::default();
-                        self.stop(record, now, &mut report).await?;
+                        self.stop(*record, now, &mut report).await?;
                         Ok(report)
                     }
                     Work::ListingFailed(error) => Err(error),
@@ -421,7 +421,7 @@ impl Orchestrator {
             .modify(record, |r| {
                 applied = Applied::default();
                 let merged = merge_statuses(&r.history, &incoming, order);
-                r.history = merged.history;
+                r.history = merged.history.into();
                 r.current_status = merged.current;
                 if let Some(current) = &r.current_status {
                     if is_reportable_change(r.last_reported.as_ref(), current) {

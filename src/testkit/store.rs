@@ -25,11 +25,11 @@ pub fn sample_record(order_id: &str, instance: &str, export: ExportState) -> Shi
         order_id: order.id.clone(),
         instance: InstanceId::new(instance),
         fingerprints: Fingerprints::of(&order),
-        order,
-        waybill: Waybill::new(),
+        order: order.into(),
+        waybill: Waybill::new().into(),
         export,
         current_status: None,
-        history: Vec::new(),
+        history: Default::default(),
         last_reported: None,
         next_poll_at: None,
         tracking_stopped: false,
@@ -212,14 +212,14 @@ pub async fn list_failed_and_exporting(store: &dyn Store) {
 /// `list_pending_updates` finds the records with an edit waiting.
 pub async fn list_pending_updates(store: &dyn Store) {
     let mut waiting = sample_record("FK-STORE-PEND", "a", exported("FK-STORE-PEND"));
-    waiting.pending_update = Some(PendingUpdate {
-        order: waiting.order.clone(),
+    waiting.pending_update = Some(Box::new(PendingUpdate {
+        order: crate::model::Order::clone(&waiting.order),
         waybill: Waybill::new(),
         changed_fields: vec![KeyField::Phone],
         since: Utc::now(),
         attempts: 1,
         last_error: "timed out".into(),
-    });
+    }));
     store.insert(waiting).await.expect("insert");
     let plain = sample_record("FK-STORE-PLAIN", "a", exported("FK-STORE-PLAIN"));
     store.insert(plain).await.expect("insert");
