@@ -10,7 +10,7 @@
 //! per instance (the provider's own rate limit applies on top); instances are polled side by
 //! side, and one failing instance does not stop the others.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::time::Duration;
 
@@ -234,15 +234,8 @@ impl Orchestrator {
                 ));
                 continue;
             };
-            self.apply_update(
-                instance,
-                &overrides,
-                record,
-                Some(&update),
-                now,
-                &mut report,
-            )
-            .await?;
+            self.apply_update(instance, &overrides, record, Some(update), now, &mut report)
+                .await?;
         }
         Ok(report)
     }
@@ -379,10 +372,22 @@ impl Orchestrator {
                 return Ok(report);
             }
         };
-        for record in batch {
-            let update = record
-                .shipment()
-                .and_then(|r| updates.iter().find(|u| u.shipment() == r));
+        // Each update goes to its record by hash (a search per record was quadratic in the
+        // batch); the first update of a shipment counts, a shipment not asked about is ignored.
+        let mut paired: Vec<Option<TrackingUpdate>> = Vec::new();
+        paired.resize_with(batch.len(), || None);
+        let index: HashMap<&ShipmentRef, usize> = batch
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.shipment().map(|s| (s, i)))
+            .collect();
+        for update in updates {
+            if let Some(slot) = index.get(update.shipment()).map(|&i| &mut paired[i]) {
+                slot.get_or_insert(update);
+            }
+        }
+        drop(index);
+        for (record, update) in batch.into_iter().zip(paired) {
             // A shipment missing from the answer is "no news": it is still rescheduled.
             self.apply_update(instance, overrides, record, update, now, &mut report)
                 .await?;
@@ -397,19 +402,19 @@ impl Orchestrator {
         instance: &Instance,
         overrides: &StatusTable,
         record: ShipmentRecord,
-        update: Option<&TrackingUpdate>,
+        update: Option<TrackingUpdate>,
         now: DateTime<Utc>,
         report: &mut SyncReport,
     ) -> Result<()> {
         let incoming: Vec<DeliveryStatus> = match update {
             Some(TrackingUpdate::Statuses { statuses, .. }) => statuses
-                .iter()
-                .map(|s| with_override(overrides, s.clone()))
+                .into_iter()
+                .map(|s| with_override(overrides, s))
                 .collect(),
             Some(TrackingUpdate::NotFound { at, .. }) => vec![DeliveryStatus::new(
                 StatusCode::Unregistered,
                 "not known to the provider",
-                *at,
+                at,
             )],
             None => Vec::new(),
         };
@@ -420,9 +425,14 @@ impl Orchestrator {
         let saved = self
             .modify(record, |r| {
                 applied = Applied::default();
-                let merged = merge_statuses(&r.history, &incoming, order);
-                r.history = merged.history.into();
-                r.current_status = merged.current;
+                // Providers repeat the whole history on every poll: when it holds nothing the
+                // record lacks, merging would only rebuild the same history (merging is
+                // idempotent), so the shared one is kept.
+                if !incoming.iter().all(|s| r.history.contains(s)) {
+                    let merged = merge_statuses(&r.history, &incoming, order);
+                    r.history = merged.history.into();
+                    r.current_status = merged.current;
+                }
                 if let Some(current) = &r.current_status {
                     if is_reportable_change(r.last_reported.as_ref(), current) {
                         applied.changed = Some((r.last_reported.clone(), current.clone()));

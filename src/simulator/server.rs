@@ -134,6 +134,21 @@ impl SimResponse {
         }
     }
 
+    /// `status` with `value` serialized as the JSON body.
+    pub(crate) fn json_of<T: serde::Serialize + ?Sized>(status: u16, value: &T) -> Self {
+        match serde_json::to_vec(value) {
+            Ok(body) => Self {
+                status,
+                body: Bytes::from(body),
+                headers: Vec::new(),
+            },
+            Err(error) => Self::error(
+                500,
+                format!("simulator could not encode its reply: {error}"),
+            ),
+        }
+    }
+
     /// `status` with the body `{"error": message}`.
     pub(crate) fn error(status: u16, message: impl Into<String>) -> Self {
         Self::json(status, &json!({ "error": message.into() }))

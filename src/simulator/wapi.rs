@@ -788,6 +788,52 @@ fn not_found(order_number: &str) -> Error {
     }
 }
 
+/// The §7 fields of one order in a tracking reply. Absent courier fields are left out, as Wapi
+/// does before dispatch.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TrackingJson<'a> {
+    tracking_number: &'a str,
+    delivery_status: &'a str,
+    delivery_status_text: String,
+    trouble_status: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    courier_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    courier_site: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    courier_tracking_site_link: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    courier_tracking_number: Option<&'a str>,
+}
+
+/// The §7 reply: `{"statuses": [...]}`.
+#[derive(serde::Serialize)]
+struct StatusesJson<'a> {
+    statuses: Vec<TrackingJson<'a>>,
+}
+
+/// One order of the §8 reply: the history, a `null` statusDate, and the §7 fields.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DetailedJson<'a> {
+    status_history: Vec<HistoryJson<'a>>,
+    /// Always `null`, as in the documented example.
+    status_date: (),
+    #[serde(flatten)]
+    tracking: TrackingJson<'a>,
+}
+
+/// One `statusHistory` entry of the §8 reply.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HistoryJson<'a> {
+    status_date: String,
+    status_name: &'a str,
+    status_comment: Option<&'a str>,
+    trouble_status: Option<&'a str>,
+}
+
 /// One entry of an order's status history.
 #[derive(Debug, Clone)]
 struct Entry {
@@ -948,51 +994,39 @@ impl WapiOrder {
     }
 
     /// The §7 fields of the order.
-    fn tracking_json(&self) -> Map<String, Value> {
-        let mut fields = Map::new();
-        fields.insert("trackingNumber".into(), json!(self.wh));
-        fields.insert("deliveryStatus".into(), json!(self.status));
-        fields.insert("deliveryStatusText".into(), json!(self.status_text()));
-        fields.insert("troubleStatus".into(), json!(self.top_trouble()));
-        if let Some(courier) = &self.courier {
-            fields.insert("courierName".into(), json!(courier.name));
-            if let Some(site) = courier.site() {
-                fields.insert("courierSite".into(), json!(site));
-                fields.insert(
-                    "courierTrackingSiteLink".into(),
-                    json!(format!(
-                        "{site}/tracking?number={}",
-                        courier.tracking_number
-                    )),
-                );
-            }
-            fields.insert(
-                "courierTrackingNumber".into(),
-                json!(courier.tracking_number),
-            );
+    fn tracking_json(&self) -> TrackingJson<'_> {
+        let courier = self.courier.as_ref();
+        let site = courier.and_then(Courier::site);
+        TrackingJson {
+            tracking_number: &self.wh,
+            delivery_status: &self.status,
+            delivery_status_text: self.status_text(),
+            trouble_status: self.top_trouble(),
+            courier_name: courier.map(|c| c.name.as_str()),
+            courier_site: site,
+            courier_tracking_site_link: courier
+                .zip(site)
+                .map(|(c, site)| format!("{site}/tracking?number={}", c.tracking_number)),
+            courier_tracking_number: courier.map(|c| c.tracking_number.as_str()),
         }
-        fields
     }
 
     /// The §8 object: history first, as in the documented example.
-    fn detailed_json(&self) -> Value {
-        let history: Vec<Value> = self
-            .history
-            .iter()
-            .map(|e| {
-                json!({
-                    "statusDate": e.at.format("%Y-%m-%dT%H:%M:%S%.3f").to_string(),
-                    "statusName": e.status,
-                    "statusComment": e.comment,
-                    "troubleStatus": e.trouble,
+    fn detailed_json(&self) -> DetailedJson<'_> {
+        DetailedJson {
+            status_history: self
+                .history
+                .iter()
+                .map(|e| HistoryJson {
+                    status_date: e.at.format("%Y-%m-%dT%H:%M:%S%.3f").to_string(),
+                    status_name: &e.status,
+                    status_comment: e.comment.as_deref(),
+                    trouble_status: e.trouble.as_deref(),
                 })
-            })
-            .collect();
-        let mut fields = Map::new();
-        fields.insert("statusHistory".into(), Value::Array(history));
-        fields.insert("statusDate".into(), Value::Null);
-        fields.extend(self.tracking_json());
-        Value::Object(fields)
+                .collect(),
+            status_date: (),
+            tracking: self.tracking_json(),
+        }
     }
 
     fn snapshot(&self) -> SimOrder {
@@ -1287,12 +1321,14 @@ impl WapiApi {
             .iter()
             .filter_map(|wh| state.by_wh.get(wh))
             .filter_map(|number| state.orders.get(number));
+        // Typed rows that borrow from the state: building `Value` trees made the simulator
+        // spend more CPU per tracked shipment than the client it serves.
         if detailed {
-            let rows: Vec<Value> = known.map(WapiOrder::detailed_json).collect();
-            SimResponse::json(200, &Value::Array(rows))
+            let rows: Vec<DetailedJson<'_>> = known.map(WapiOrder::detailed_json).collect();
+            SimResponse::json_of(200, &rows)
         } else {
-            let rows: Vec<Value> = known.map(|o| Value::Object(o.tracking_json())).collect();
-            SimResponse::json(200, &json!({ "statuses": rows }))
+            let statuses: Vec<TrackingJson<'_>> = known.map(WapiOrder::tracking_json).collect();
+            SimResponse::json_of(200, &StatusesJson { statuses })
         }
     }
 

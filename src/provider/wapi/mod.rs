@@ -165,13 +165,16 @@ impl WapiProvider {
         let details: Vec<wire::DetailedStatus> =
             self.client.http().decode(&endpoint(PATH), &response.body)?;
         let now = Utc::now();
+        let mut asked: HashMap<&str, &ShipmentRef> = HashMap::with_capacity(batch.len());
+        for shipment in batch {
+            asked
+                .entry(shipment.provider_ref.as_str())
+                .or_insert(shipment);
+        }
         let mut updates = Vec::with_capacity(details.len());
         for detail in &details {
             // A number we did not ask for is ignored; one we asked for but missing is "no news".
-            let Some(shipment) = batch
-                .iter()
-                .find(|s| s.provider_ref == detail.tracking_number)
-            else {
+            let Some(&shipment) = asked.get(detail.tracking_number.as_str()) else {
                 continue;
             };
             let statuses =
