@@ -10,9 +10,12 @@
 //! per instance (the provider's own rate limit applies on top); instances are polled side by
 //! side, and one failing instance does not stop the others.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::task::{JoinError, JoinSet};
 
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
@@ -141,8 +144,9 @@ impl SyncReport {
 struct Listing {
     /// The last order id listed.
     after: Option<OrderId>,
-    /// Due shipments not yet in a batch.
-    due: Vec<ShipmentRecord>,
+    /// Due shipments not yet in a batch (taken from the front: a `Vec` moved the rest of
+    /// the page for every batch).
+    due: VecDeque<ShipmentRecord>,
     /// Shipments past the maximum tracking age, to stop.
     too_old: Vec<ShipmentRecord>,
     /// No more pages (or listing failed).
@@ -154,6 +158,47 @@ enum Work {
     Batch(Vec<ShipmentRecord>),
     Stop(Box<ShipmentRecord>),
     ListingFailed(crate::Error),
+}
+
+/// A batch with the provider's answer, or a shipment to stop, as the fetching stream yields
+/// them.
+enum Fetched {
+    Batch(Vec<ShipmentRecord>, Result<Vec<TrackingUpdate>>),
+    Stop(Box<ShipmentRecord>),
+}
+
+/// Reports of joined tasks added up; the first error is kept and returned once every task
+/// has finished, and a task's panic goes on in the caller.
+#[derive(Default)]
+struct Joined {
+    report: SyncReport,
+    first_error: Option<crate::Error>,
+}
+
+impl Joined {
+    fn absorb(&mut self, result: std::result::Result<Result<SyncReport>, JoinError>) {
+        match result {
+            Ok(Ok(report)) => self.report.absorb(report),
+            Ok(Err(error)) => {
+                self.first_error.get_or_insert(error);
+            }
+            Err(error) => match error.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                // Cancelled: only when the runtime shuts down under us.
+                Err(error) => {
+                    self.first_error
+                        .get_or_insert(crate::Error::transport("tracking task", error));
+                }
+            },
+        }
+    }
+
+    fn finish(self) -> Result<SyncReport> {
+        match self.first_error {
+            Some(error) => Err(error),
+            None => Ok(self.report),
+        }
+    }
 }
 
 /// What applying one update did to a record.
@@ -176,35 +221,16 @@ impl Orchestrator {
         // One task per instance, so that the work of answering one provider (decoding, merging,
         // storing) runs beside the others on every worker thread. The set aborts them all if
         // this future is dropped, as dropping the future would have stopped the work in place.
-        let mut tasks = tokio::task::JoinSet::new();
+        let mut tasks = JoinSet::new();
         for index in 0..self.inner.instances.len() {
             let this = self.clone();
-            tasks.spawn(async move {
-                let instance = &this.inner.instances[index];
-                this.sync_instance(instance, now).await
-            });
+            tasks.spawn(async move { this.sync_instance(index, now).await });
         }
-        let mut report = SyncReport::default();
-        let mut first_error = None;
-        while let Some(joined) = tasks.join_next().await {
-            match joined {
-                Ok(Ok(r)) => report.absorb(r),
-                Ok(Err(e)) => {
-                    first_error.get_or_insert(e);
-                }
-                Err(e) => match e.try_into_panic() {
-                    Ok(panic) => std::panic::resume_unwind(panic),
-                    // Cancelled: only happens when the runtime shuts down under us.
-                    Err(e) => {
-                        first_error.get_or_insert(crate::Error::transport("tracking task", e));
-                    }
-                },
-            }
+        let mut joined = Joined::default();
+        while let Some(result) = tasks.join_next().await {
+            joined.absorb(result);
         }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(report),
-        }
+        joined.finish()
     }
 
     /// Applies tracking updates the host received for `instance` (by webhook): the same
@@ -281,8 +307,14 @@ impl Orchestrator {
 
     /// Polls the due shipments of one instance: pages are listed as batches are needed, so the
     /// first request leaves with the first page and memory follows the requests in flight.
-    async fn sync_instance(&self, instance: &Instance, now: DateTime<Utc>) -> Result<SyncReport> {
-        let overrides = overrides_of(instance);
+    ///
+    /// Answers are applied by tasks of their own, so that a request slot is free again as soon
+    /// as its answer arrives: applying a batch overlaps the next requests' latency instead of
+    /// adding to it.
+    async fn sync_instance(&self, index: usize, now: DateTime<Utc>) -> Result<SyncReport> {
+        let instance = &self.inner.instances[index];
+        let concurrency = self.inner.tracking_concurrency;
+        let overrides = Arc::new(overrides_of(instance));
         let batch_size = instance.provider.capabilities().max_track_batch.max(1);
         let work = futures_util::stream::unfold(Listing::default(), |mut listing| async move {
             loop {
@@ -290,8 +322,8 @@ impl Orchestrator {
                     return Some((Work::Stop(Box::new(record)), listing));
                 }
                 if listing.due.len() >= batch_size || (listing.done && !listing.due.is_empty()) {
-                    let rest = listing.due.split_off(batch_size.min(listing.due.len()));
-                    let batch = std::mem::replace(&mut listing.due, rest);
+                    let n = batch_size.min(listing.due.len());
+                    let batch = listing.due.drain(..n).collect();
                     return Some((Work::Batch(batch), listing));
                 }
                 if listing.done {
@@ -321,7 +353,7 @@ impl Orchestrator {
                     if self.too_old(&record, now) {
                         listing.too_old.push(record);
                     } else {
-                        listing.due.push(record);
+                        listing.due.push_back(record);
                     }
                 }
             }
@@ -329,33 +361,61 @@ impl Orchestrator {
         // Boxed: without the erasure the compiler cannot prove the spawned task Send (its
         // inference of higher-ranked lifetimes in closures returning borrowing futures).
         .boxed();
-        let results: Vec<Result<SyncReport>> = work
-            .map(|work| async {
+        let mut fetched = work
+            .map(|work| async move {
                 match work {
-                    Work::Batch(batch) => self.sync_batch(instance, &overrides, batch, now).await,
-                    Work::Stop(record) => {
-                        let mut report = SyncReport::default();
-                        self.stop(*record, now, &mut report).await?;
-                        Ok(report)
+                    Work::Batch(batch) => {
+                        let refs: Vec<ShipmentRef> =
+                            batch.iter().filter_map(|r| r.shipment().cloned()).collect();
+                        let answer = instance.provider.track(&refs).await;
+                        Ok(Fetched::Batch(batch, answer))
                     }
+                    Work::Stop(record) => Ok(Fetched::Stop(record)),
                     Work::ListingFailed(error) => Err(error),
                 }
             })
-            .buffer_unordered(self.inner.tracking_concurrency)
-            .collect()
-            .await;
-        let mut report = SyncReport::default();
-        for result in results {
-            report.absorb(result?);
+            .buffer_unordered(concurrency);
+        let mut joined = Joined::default();
+        let mut appliers = JoinSet::new();
+        while let Some(fetched) = fetched.next().await {
+            match fetched {
+                Ok(Fetched::Batch(batch, answer)) => {
+                    let this = self.clone();
+                    let overrides = Arc::clone(&overrides);
+                    appliers.spawn(async move {
+                        let instance = &this.inner.instances[index];
+                        this.apply_batch(instance, &overrides, batch, answer, now)
+                            .await
+                    });
+                    // Answers waiting to be applied stay bounded.
+                    while appliers.len() > concurrency {
+                        if let Some(result) = appliers.join_next().await {
+                            joined.absorb(result);
+                        }
+                    }
+                }
+                Ok(Fetched::Stop(record)) => {
+                    let mut report = SyncReport::default();
+                    let stopped = self.stop(*record, now, &mut report).await;
+                    joined.absorb(Ok(stopped.map(|()| report)));
+                }
+                Err(error) => joined.absorb(Ok(Err(error))),
+            }
         }
-        Ok(report)
+        while let Some(result) = appliers.join_next().await {
+            joined.absorb(result);
+        }
+        joined.finish()
     }
 
-    async fn sync_batch(
+    /// Applies a provider's answer to the batch of records it was asked about: a failed
+    /// request counts every shipment as failed (they are polled again next time).
+    async fn apply_batch(
         &self,
         instance: &Instance,
         overrides: &StatusTable,
         batch: Vec<ShipmentRecord>,
+        answer: Result<Vec<TrackingUpdate>>,
         now: DateTime<Utc>,
     ) -> Result<SyncReport> {
         let mut report = SyncReport {
@@ -363,8 +423,7 @@ impl Orchestrator {
             requests: 1,
             ..SyncReport::default()
         };
-        let refs: Vec<ShipmentRef> = batch.iter().filter_map(|r| r.shipment().cloned()).collect();
-        let updates = match instance.provider.track(&refs).await {
+        let updates = match answer {
             Ok(updates) => updates,
             Err(error) => {
                 report.failed = batch.len();

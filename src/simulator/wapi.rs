@@ -9,6 +9,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDateTime;
+use chrono::format::{Fixed, Item, Numeric, Pad};
 use hmac::{Hmac, KeyInit, Mac};
 use hyper::Method;
 use serde_json::{Map, Value, json};
@@ -824,6 +825,22 @@ struct DetailedJson<'a> {
     tracking: TrackingJson<'a>,
 }
 
+/// `%Y-%m-%dT%H:%M:%S%.3f`, the §8 `statusDate`, as items parsed once.
+const STATUS_DATE: &[Item<'static>] = &[
+    Item::Numeric(Numeric::Year, Pad::Zero),
+    Item::Literal("-"),
+    Item::Numeric(Numeric::Month, Pad::Zero),
+    Item::Literal("-"),
+    Item::Numeric(Numeric::Day, Pad::Zero),
+    Item::Literal("T"),
+    Item::Numeric(Numeric::Hour, Pad::Zero),
+    Item::Literal(":"),
+    Item::Numeric(Numeric::Minute, Pad::Zero),
+    Item::Literal(":"),
+    Item::Numeric(Numeric::Second, Pad::Zero),
+    Item::Fixed(Fixed::Nanosecond3),
+];
+
 /// One `statusHistory` entry of the §8 reply.
 #[derive(serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -1018,7 +1035,7 @@ impl WapiOrder {
                 .history
                 .iter()
                 .map(|e| HistoryJson {
-                    status_date: e.at.format("%Y-%m-%dT%H:%M:%S%.3f").to_string(),
+                    status_date: e.at.format_with_items(STATUS_DATE.iter()).to_string(),
                     status_name: &e.status,
                     status_comment: e.comment.as_deref(),
                     trouble_status: e.trouble.as_deref(),

@@ -10,7 +10,8 @@
 
 use std::str::FromStr;
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
+use chrono::format::{Item, Numeric, Pad, Parsed};
+use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Timelike, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::ser::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -682,7 +683,24 @@ pub(crate) fn parse_status_date(text: &str, utc_offset_secs: i32) -> Result<Date
         Some((main, fraction)) => (main, Some(fraction)),
         None => (text, None),
     };
-    let mut naive = NaiveDateTime::parse_from_str(main, "%Y-%m-%dT%H:%M:%S").map_err(|_| bad())?;
+    // The items of `%Y-%m-%dT%H:%M:%S`, spelled out once: parsing the format string for every
+    // status showed in the tracking profile.
+    const ITEMS: &[Item<'static>] = &[
+        Item::Numeric(Numeric::Year, Pad::Zero),
+        Item::Literal("-"),
+        Item::Numeric(Numeric::Month, Pad::Zero),
+        Item::Literal("-"),
+        Item::Numeric(Numeric::Day, Pad::Zero),
+        Item::Literal("T"),
+        Item::Numeric(Numeric::Hour, Pad::Zero),
+        Item::Literal(":"),
+        Item::Numeric(Numeric::Minute, Pad::Zero),
+        Item::Literal(":"),
+        Item::Numeric(Numeric::Second, Pad::Zero),
+    ];
+    let mut parsed = Parsed::new();
+    chrono::format::parse(&mut parsed, main, ITEMS.iter()).map_err(|_| bad())?;
+    let mut naive = parsed.to_naive_datetime_with_offset(0).map_err(|_| bad())?;
     if let Some(fraction) = fraction {
         if fraction.is_empty()
             || fraction.len() > 7
@@ -690,9 +708,11 @@ pub(crate) fn parse_status_date(text: &str, utc_offset_secs: i32) -> Result<Date
         {
             return Err(bad());
         }
-        let nanos = format!("{fraction:0<9}")
-            .parse::<u32>()
-            .map_err(|_| bad())?;
+        // At most 7 digits, so the value and the scale fit in u32.
+        let digits = fraction
+            .bytes()
+            .fold(0u32, |n, b| n * 10 + u32::from(b - b'0'));
+        let nanos = digits * 10u32.pow(9 - fraction.len() as u32);
         naive = naive.with_nanosecond(nanos).ok_or_else(bad)?;
     }
     let offset = FixedOffset::east_opt(utc_offset_secs).ok_or_else(|| {
