@@ -457,6 +457,24 @@ impl Clock {
     }
 }
 
+/// Waits `duration` to within tens of microseconds. tokio's timer counts whole milliseconds and
+/// rounds a deadline up to the next one, and the runtime parks in whole milliseconds, so a
+/// 20 ms sleep lasts 21–22 ms: 5–10 % more latency than configured, which the load harness
+/// would book to the client. All but the last 2 ms are waited on tokio's timer; the rest on a
+/// blocking thread, whose sleep the kernel keeps precise.
+async fn delay(duration: Duration) {
+    const TAIL: Duration = Duration::from_millis(2);
+    let deadline = std::time::Instant::now() + duration;
+    if let Some(coarse) = duration.checked_sub(TAIL) {
+        tokio::time::sleep(coarse).await;
+    }
+    let rest = deadline.saturating_duration_since(std::time::Instant::now());
+    if !rest.is_zero() {
+        // A failed join (runtime shutting down) only shortens the simulated latency.
+        let _ = tokio::task::spawn_blocking(move || std::thread::sleep(rest)).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -481,23 +499,5 @@ mod tests {
                 .iter()
                 .all(|s| s.and_utc().timestamp_subsec_nanos() % 1_000_000 == 0)
         );
-    }
-}
-
-/// Waits `duration` to within tens of microseconds. tokio's timer counts whole milliseconds and
-/// rounds a deadline up to the next one, and the runtime parks in whole milliseconds, so a
-/// 20 ms sleep lasts 21–22 ms: 5–10 % more latency than configured, which the load harness
-/// would book to the client. All but the last 2 ms are waited on tokio's timer; the rest on a
-/// blocking thread, whose sleep the kernel keeps precise.
-async fn delay(duration: Duration) {
-    const TAIL: Duration = Duration::from_millis(2);
-    let deadline = std::time::Instant::now() + duration;
-    if let Some(coarse) = duration.checked_sub(TAIL) {
-        tokio::time::sleep(coarse).await;
-    }
-    let rest = deadline.saturating_duration_since(std::time::Instant::now());
-    if !rest.is_zero() {
-        // A failed join (runtime shutting down) only shortens the simulated latency.
-        let _ = tokio::task::spawn_blocking(move || std::thread::sleep(rest)).await;
     }
 }
