@@ -458,7 +458,25 @@ impl StatusTable {
 
     /// The mapping of `raw`, if the table has one.
     pub fn lookup(&self, raw: &str) -> Option<&StatusMapping> {
-        self.entries.get(&normalize_status_key(raw))
+        if self.entries.is_empty() {
+            return None;
+        }
+        // Most raw statuses are short ASCII: normalize them on the stack (a lookup per status
+        // of every tracking answer showed an allocation per status in profiles).
+        let mut buf = [0u8; 64];
+        let mut len = 0;
+        for &b in raw.as_bytes() {
+            if !b.is_ascii() || len == buf.len() {
+                return self.entries.get(&normalize_status_key(raw));
+            }
+            // char::is_whitespace also counts the vertical tab, u8::is_ascii_whitespace not.
+            if !matches!(b, b' ' | b'_' | b'-' | 0x0b) && !b.is_ascii_whitespace() {
+                buf[len] = b.to_ascii_lowercase();
+                len += 1;
+            }
+        }
+        let key = std::str::from_utf8(&buf[..len]).ok()?;
+        self.entries.get(key)
     }
 
     /// A [`DeliveryStatus`] for `raw` at `at`: the table's code, or `Unknown`; the original
@@ -588,6 +606,44 @@ mod tests {
         let unknown = table.status(" Parcel eaten by goat ", at);
         assert_eq!(unknown.code, StatusCode::Unknown);
         assert_eq!(unknown.original, "Parcel eaten by goat");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn lookup_matches_the_normalized_key(raw in "[ _\\-\t\u{0b}\u{0c}aAbBzZ0é\u{130}]{0,80}") {
+            let table = StatusTable::new()
+                .with("In Transit", StatusCode::InTransit)
+                .with("a-b", StatusCode::Arrived)
+                .with("é", StatusCode::Lost)
+                .with(&"A".repeat(70), StatusCode::Paid);
+            let slow = table.entries.get(&normalize_status_key(&raw));
+            proptest::prop_assert_eq!(table.lookup(&raw), slow);
+        }
+    }
+
+    #[test]
+    fn lookup_fast_path_agrees_on_edge_cases() {
+        let table = StatusTable::new()
+            .with("In Transit", StatusCode::InTransit)
+            .with(&"a".repeat(70), StatusCode::Paid);
+        for raw in [
+            "IN_TRANSIT",
+            " in-transit\u{0b}",
+            "in\ttransit",
+            "Intransit",
+        ] {
+            assert_eq!(
+                table.lookup(raw).map(|m| m.code),
+                Some(StatusCode::InTransit),
+                "{raw:?}"
+            );
+        }
+        assert_eq!(
+            table.lookup(&"A".repeat(70)).map(|m| m.code),
+            Some(StatusCode::Paid)
+        );
+        assert_eq!(table.lookup("In Transitx"), None);
+        assert_eq!(StatusTable::new().lookup("In Transit"), None);
     }
 
     #[test]

@@ -1317,12 +1317,11 @@ impl WapiApi {
                     .collect::<Option<Vec<String>>>()
             })
             .ok_or_else(|| self.bad_request("trackingNumbers must be an array of strings"))?;
-        let mut unique: Vec<String> = Vec::with_capacity(numbers.len());
-        for n in numbers {
-            if !unique.contains(&n) {
-                unique.push(n);
-            }
-        }
+        let mut seen = std::collections::HashSet::with_capacity(numbers.len());
+        let unique: Vec<String> = numbers
+            .into_iter()
+            .filter(|n| seen.insert(n.clone()))
+            .collect();
         let mut stats = self.core.stats();
         stats.largest_track_batch = stats.largest_track_batch.max(unique.len());
         Ok(unique)

@@ -26,7 +26,7 @@ mod status;
 mod wire;
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -60,8 +60,9 @@ pub(crate) struct Settings {
 /// A bounded insertion-ordered map: the oldest entry goes when the cap is reached.
 #[derive(Debug)]
 struct Memory<V> {
-    map: HashMap<String, V>,
-    order: VecDeque<String>,
+    /// Keys are shared with `order`: one allocation per key.
+    map: HashMap<Arc<str>, V>,
+    order: VecDeque<Arc<str>>,
 }
 
 impl<V> Default for Memory<V> {
@@ -78,13 +79,17 @@ impl<V: Clone> Memory<V> {
         self.map.get(key).cloned()
     }
 
-    fn put(&mut self, key: String, value: V) {
-        if self.map.insert(key.clone(), value).is_none() {
-            self.order.push_back(key);
-            if self.order.len() > MEMORY_CAP {
-                if let Some(old) = self.order.pop_front() {
-                    self.map.remove(&old);
-                }
+    fn put(&mut self, key: &str, value: V) {
+        if let Some(known) = self.map.get_mut(key) {
+            *known = value;
+            return;
+        }
+        let key: Arc<str> = Arc::from(key);
+        self.map.insert(Arc::clone(&key), value);
+        self.order.push_back(key);
+        if self.order.len() > MEMORY_CAP {
+            if let Some(old) = self.order.pop_front() {
+                self.map.remove(&old);
             }
         }
     }
@@ -147,7 +152,7 @@ impl WapiProvider {
             .find(|s| s.tracking_number == wh_number)
             .map(|s| s.delivery_status);
         if let Some(raw) = &raw {
-            lock(&self.last_status).put(wh_number.to_owned(), raw.clone());
+            lock(&self.last_status).put(wh_number, raw.clone());
         }
         Ok(raw)
     }
@@ -172,21 +177,24 @@ impl WapiProvider {
                 .or_insert(shipment);
         }
         let mut updates = Vec::with_capacity(details.len());
-        for detail in &details {
+        let mut seen = Vec::with_capacity(details.len());
+        for detail in details {
             // A number we did not ask for is ignored; one we asked for but missing is "no news".
             let Some(&shipment) = asked.get(detail.tracking_number.as_str()) else {
                 continue;
             };
             let statuses =
-                wire::map_detailed(detail, &self.table, self.settings.utc_offset_secs, now)?;
-            lock(&self.last_status).put(
-                detail.tracking_number.clone(),
-                detail.delivery_status.clone(),
-            );
+                wire::map_detailed(&detail, &self.table, self.settings.utc_offset_secs, now)?;
             updates.push(TrackingUpdate::Statuses {
                 shipment: shipment.clone(),
                 statuses,
             });
+            seen.push((detail.tracking_number, detail.delivery_status));
+        }
+        // Remembered only once the whole answer was understood, under one lock.
+        let mut last_status = lock(&self.last_status);
+        for (number, raw) in seen {
+            last_status.put(&number, raw);
         }
         Ok(updates)
     }
@@ -249,7 +257,7 @@ impl FulfillmentProvider for WapiProvider {
             tracking_number: Some(created.tracking_number),
             status: None,
         };
-        lock(&self.created).put(order.id.as_str().to_owned(), shipment.clone());
+        lock(&self.created).put(order.id.as_str(), shipment.clone());
         Ok(shipment)
     }
 
