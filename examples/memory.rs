@@ -56,8 +56,9 @@ async fn main() -> fulfillkit::Result<()> {
                 at: t0,
             },
         );
-        record.current_status = history.last().cloned();
-        record.last_reported = history.last().cloned();
+        // As tracking leaves it: the reported status shares the current one.
+        record.current_status = history.last().cloned().map(std::sync::Arc::new);
+        record.last_reported = record.current_status.clone();
         record.history = history.as_slice().into();
         store.insert(record).await?;
     }

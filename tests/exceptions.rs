@@ -313,7 +313,7 @@ async fn applied_before_the_lock_stage_and_an_exception_with_both_versions_after
     );
     assert_eq!(exception.exported, renamed, "what the provider has");
     assert_eq!(exception.requested, moved, "what the host asked for");
-    assert_eq!(exception.delivery_status, r.current_status);
+    assert_eq!(exception.delivery_status.as_ref(), r.current_status.as_deref());
     assert_eq!(exception.detected_at, s.clock.now());
     assert!(exception.is_open());
 
@@ -979,7 +979,7 @@ async fn cancelled_at_provider_marks_the_shipment_cancelled_and_resumes() {
     let status = r.current_status.clone().expect("status");
     assert_eq!(status.code, StatusCode::Cancelled);
     assert_eq!(r.last_reported, Some(status.clone()), "reported once");
-    assert_eq!(r.history.last(), Some(&status));
+    assert_eq!(r.history.last(), Some(&*status));
     assert_eq!(r.automation, Automation::Active);
     assert!(!r.is_active(), "tracking is done with it");
     let events = s.events.take();
@@ -1171,7 +1171,7 @@ async fn concurrent_edits_and_tracking_of_one_shipment_lose_no_field() {
         assert!(seen.contains(&text.as_str()), "{text} lost: {seen:?}");
     }
     assert_eq!(
-        r.current_status.map(|c| c.original),
+        r.current_status.map(|c| c.original.clone()),
         s.mock
             .statuses(&order.id)
             .last()

@@ -525,7 +525,7 @@ async fn run(per_provider: usize) -> Figures {
         }
         assert_eq!(
             previous.as_ref(),
-            record.current_status.as_ref(),
+            record.current_status.as_deref(),
             "{id}: the last event is the current status"
         );
         if cancels.contains(id) {

@@ -409,10 +409,10 @@ impl Orchestrator {
                         .is_none_or(|s| s.code != StatusCode::Cancelled)
                     {
                         r.push_status(status.clone());
-                        r.current_status = Some(status.clone());
+                        let shared = Arc::new(status.clone());
+                        r.current_status = Some(Arc::clone(&shared));
                         // Reported here, so tracking must not report it again.
-                        status_change =
-                            Some((r.last_reported.replace(status.clone()), status.clone()));
+                        status_change = Some((r.last_reported.replace(shared), status.clone()));
                     }
                 }
                 r.updated_at = now;
@@ -425,6 +425,7 @@ impl Orchestrator {
         };
         self.inner.store.put_exception(resolved.clone()).await?;
         if let Some((from, to)) = status_change {
+            let from = from.map(Arc::unwrap_or_clone);
             self.emit(EventKind::DeliveryStatusChanged { from, to }, &saved)
                 .await;
         }
@@ -517,7 +518,7 @@ impl Orchestrator {
                 .await?;
             self.emit(
                 EventKind::DeliveryStatusChanged {
-                    from: previous,
+                    from: previous.map(Arc::unwrap_or_clone),
                     to: cancelled,
                 },
                 &saved,
@@ -701,7 +702,7 @@ impl Orchestrator {
             reason,
             changed_fields: changed.into_iter().collect(),
             provider_state,
-            delivery_status: current.current_status.clone(),
+            delivery_status: current.current_status.as_deref().cloned(),
             exported: Order::clone(&current.order),
             requested: order.clone(),
             later_edits: Vec::new(),

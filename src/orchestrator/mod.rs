@@ -564,13 +564,13 @@ impl Orchestrator {
             let saved = self
                 .modify(record, |r| {
                     r.push_status(cancelled.clone());
-                    r.current_status = Some(cancelled.clone());
+                    r.current_status = Some(Arc::new(cancelled.clone()));
                     r.updated_at = now;
                 })
                 .await?;
             self.emit(
                 EventKind::DeliveryStatusChanged {
-                    from: previous,
+                    from: previous.map(Arc::unwrap_or_clone),
                     to: cancelled,
                 },
                 &saved,
@@ -689,7 +689,7 @@ impl Orchestrator {
                         r.export = exported.clone();
                         if let Some(status) = &first_status {
                             r.push_status(status.clone());
-                            r.current_status = Some(status.clone());
+                            r.current_status = Some(Arc::new(status.clone()));
                         }
                         r.updated_at = at;
                     })

@@ -209,13 +209,13 @@ pub struct ShipmentRecord {
     pub fingerprints: Fingerprints,
     /// The current delivery status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub current_status: Option<DeliveryStatus>,
+    pub current_status: Option<Arc<DeliveryStatus>>,
     /// Every status seen, merged (shared: replaced whole when a merge changes it).
     #[serde(default)]
     pub history: Arc<[DeliveryStatus]>,
     /// The current status as last reported in an event (change detection compares with it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_reported: Option<DeliveryStatus>,
+    pub last_reported: Option<Arc<DeliveryStatus>>,
     /// When tracking should poll this shipment next; `None`: as soon as possible.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_poll_at: Option<DateTime<Utc>>,
@@ -400,7 +400,9 @@ pub trait Store: Send + Sync + 'static {
 
 #[derive(Debug, Default)]
 struct MemoryState {
-    records: BTreeMap<OrderId, ShipmentRecord>,
+    /// Boxed: tree nodes hold eleven entries, and inline records made every node a
+    /// multi-kilobyte allocation, half of it empty.
+    records: BTreeMap<OrderId, Box<ShipmentRecord>>,
     waybills: HashMap<OrderId, Waybill>,
     exceptions: BTreeMap<OrderId, OrderException>,
 }
@@ -431,8 +433,8 @@ impl MemoryStore {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn page<T: Clone>(
-        map: &BTreeMap<OrderId, T>,
+    fn page<V: std::borrow::Borrow<T>, T: Clone>(
+        map: &BTreeMap<OrderId, V>,
         after: Option<&OrderId>,
         limit: usize,
         keep: impl Fn(&T) -> bool,
@@ -445,7 +447,7 @@ impl MemoryStore {
             None => map.range::<OrderId, _>(..),
         };
         range
-            .map(|(_, v)| v)
+            .map(|(_, v)| v.borrow())
             .filter(|v| keep(v))
             .take(limit)
             .cloned()
@@ -456,7 +458,11 @@ impl MemoryStore {
 #[async_trait]
 impl Store for MemoryStore {
     async fn get(&self, order_id: &OrderId) -> Result<Option<ShipmentRecord>> {
-        Ok(self.lock().records.get(order_id).cloned())
+        Ok(self
+            .lock()
+            .records
+            .get(order_id)
+            .map(|r| ShipmentRecord::clone(r)))
     }
 
     async fn insert(&self, record: ShipmentRecord) -> Result<bool> {
@@ -464,7 +470,9 @@ impl Store for MemoryStore {
         if state.records.contains_key(&record.order_id) {
             return Ok(false);
         }
-        state.records.insert(record.order_id.clone(), record);
+        state
+            .records
+            .insert(record.order_id.clone(), Box::new(record));
         Ok(true)
     }
 
@@ -485,7 +493,7 @@ impl Store for MemoryStore {
             });
         }
         record.version += 1;
-        *stored = record.clone();
+        **stored = record.clone();
         Ok(record)
     }
 
@@ -495,9 +503,12 @@ impl Store for MemoryStore {
         after: Option<&OrderId>,
         limit: usize,
     ) -> Result<Vec<ShipmentRecord>> {
-        Ok(Self::page(&self.lock().records, after, limit, |r| {
-            r.instance == *instance && r.is_active()
-        }))
+        Ok(Self::page(
+            &self.lock().records,
+            after,
+            limit,
+            |r: &ShipmentRecord| r.instance == *instance && r.is_active(),
+        ))
     }
 
     async fn list_failed(
@@ -505,9 +516,12 @@ impl Store for MemoryStore {
         after: Option<&OrderId>,
         limit: usize,
     ) -> Result<Vec<ShipmentRecord>> {
-        Ok(Self::page(&self.lock().records, after, limit, |r| {
-            matches!(r.export, ExportState::Failed { .. })
-        }))
+        Ok(Self::page(
+            &self.lock().records,
+            after,
+            limit,
+            |r: &ShipmentRecord| matches!(r.export, ExportState::Failed { .. }),
+        ))
     }
 
     async fn list_exporting(
@@ -515,9 +529,12 @@ impl Store for MemoryStore {
         after: Option<&OrderId>,
         limit: usize,
     ) -> Result<Vec<ShipmentRecord>> {
-        Ok(Self::page(&self.lock().records, after, limit, |r| {
-            matches!(r.export, ExportState::Exporting { .. })
-        }))
+        Ok(Self::page(
+            &self.lock().records,
+            after,
+            limit,
+            |r: &ShipmentRecord| matches!(r.export, ExportState::Exporting { .. }),
+        ))
     }
 
     async fn list_pending_updates(
@@ -525,9 +542,12 @@ impl Store for MemoryStore {
         after: Option<&OrderId>,
         limit: usize,
     ) -> Result<Vec<ShipmentRecord>> {
-        Ok(Self::page(&self.lock().records, after, limit, |r| {
-            r.pending_update.is_some()
-        }))
+        Ok(Self::page(
+            &self.lock().records,
+            after,
+            limit,
+            |r: &ShipmentRecord| r.pending_update.is_some(),
+        ))
     }
 
     async fn save_waybill(&self, order_id: &OrderId, waybill: Waybill) -> Result<()> {
@@ -556,9 +576,12 @@ impl Store for MemoryStore {
         after: Option<&OrderId>,
         limit: usize,
     ) -> Result<Vec<OrderException>> {
-        Ok(Self::page(&self.lock().exceptions, after, limit, |e| {
-            filter.matches(e)
-        }))
+        Ok(Self::page(
+            &self.lock().exceptions,
+            after,
+            limit,
+            |e: &OrderException| filter.matches(e),
+        ))
     }
 }
 

@@ -204,7 +204,7 @@ impl Joined {
 /// What applying one update did to a record.
 #[derive(Default)]
 struct Applied {
-    changed: Option<(Option<DeliveryStatus>, DeliveryStatus)>,
+    changed: Option<(Option<Arc<DeliveryStatus>>, Arc<DeliveryStatus>)>,
     stopped: Option<String>,
 }
 
@@ -490,16 +490,17 @@ impl Orchestrator {
                 if !incoming.iter().all(|s| r.history.contains(s)) {
                     let merged = merge_statuses(&r.history, &incoming, order);
                     r.history = merged.history.into();
-                    r.current_status = merged.current;
+                    r.current_status = merged.current.map(Arc::new);
                 }
                 if let Some(current) = &r.current_status {
-                    if is_reportable_change(r.last_reported.as_ref(), current) {
-                        applied.changed = Some((r.last_reported.clone(), current.clone()));
-                        r.last_reported = Some(current.clone());
+                    if is_reportable_change(r.last_reported.as_deref(), current) {
+                        // Shared with the current status: a record holds one copy of it.
+                        applied.changed = Some((r.last_reported.clone(), Arc::clone(current)));
+                        r.last_reported = Some(Arc::clone(current));
                     }
                 }
                 r.next_poll_at = policy
-                    .next_interval(r.current_status.as_ref(), &r.order.payment)
+                    .next_interval(r.current_status.as_deref(), &r.order.payment)
                     .and_then(|d| chrono::Duration::from_std(d).ok())
                     .map(|d| now + d);
                 if r.next_poll_at.is_none() {
@@ -510,6 +511,7 @@ impl Orchestrator {
             .await?;
         if let Some((from, to)) = applied.changed {
             report.changed += 1;
+            let (from, to) = (from.map(Arc::unwrap_or_clone), Arc::unwrap_or_clone(to));
             self.emit(EventKind::DeliveryStatusChanged { from, to }, &saved)
                 .await;
         }

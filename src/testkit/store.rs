@@ -131,11 +131,11 @@ pub async fn list_active_pages_per_instance(store: &dyn Store) {
             .expect("insert");
     }
     let mut done = sample_record("FK-STORE-ACT-DONE", "act", exported("FK-STORE-ACT-DONE"));
-    done.current_status = Some(DeliveryStatus::new(
+    done.current_status = Some(std::sync::Arc::new(DeliveryStatus::new(
         StatusCode::Cancelled,
         "Cancelled",
         Utc::now(),
-    ));
+    )));
     store.insert(done).await.expect("insert");
     let failed = ExportState::Failed {
         retryable: true,
