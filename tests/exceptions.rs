@@ -313,7 +313,10 @@ async fn applied_before_the_lock_stage_and_an_exception_with_both_versions_after
     );
     assert_eq!(exception.exported, renamed, "what the provider has");
     assert_eq!(exception.requested, moved, "what the host asked for");
-    assert_eq!(exception.delivery_status.as_ref(), r.current_status.as_deref());
+    assert_eq!(
+        exception.delivery_status.as_ref(),
+        r.current_status.as_deref()
+    );
     assert_eq!(exception.detected_at, s.clock.now());
     assert!(exception.is_open());
 

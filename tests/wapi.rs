@@ -410,7 +410,7 @@ async fn address_directory_is_unsupported_unless_opted_in() {
 #[tokio::test]
 async fn waybill_form_offers_the_configured_couriers() {
     let server = Server::new_async().await;
-    let form = provider(&server).waybill_form();
+    let form = provider(&server).waybill_form().into_owned();
     let keys: Vec<&str> = form.fields.iter().map(|f| f.key.as_str()).collect();
     for key in [
         "preferred_delivery_date",

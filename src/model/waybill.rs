@@ -235,13 +235,13 @@ impl WaybillForm {
     pub fn validate(&self, waybill: &Waybill) -> Result<()> {
         let mut errors = Vec::new();
         for field in &self.fields {
-            let path = format!("values.{}", field.key);
+            let path = || format!("values.{}", field.key);
             match waybill.get(&field.key) {
-                None if field.required => errors.push(FieldError::new(path, "is required")),
+                None if field.required => errors.push(FieldError::new(path(), "is required")),
                 None => {}
                 Some(value) => {
                     if let Err(reason) = check_value(&field.kind, value) {
-                        errors.push(FieldError::new(path, reason));
+                        errors.push(FieldError::new(path(), reason));
                     }
                 }
             }

@@ -7,6 +7,7 @@
 //! down ([`MockProvider::with_latency`]), and read back every call it received
 //! ([`MockProvider::calls`]). Available with the `mock` feature.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -399,8 +400,8 @@ impl FulfillmentProvider for MockProvider {
         self.capabilities
     }
 
-    fn waybill_form(&self) -> WaybillForm {
-        self.form.clone()
+    fn waybill_form(&self) -> Cow<'_, WaybillForm> {
+        Cow::Borrowed(&self.form)
     }
 
     async fn create_order(&self, order: &Order, waybill: &Waybill) -> Result<Shipment> {

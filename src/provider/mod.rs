@@ -11,6 +11,7 @@
 //! The other operations default to [`Error::Unsupported`]; an adapter that implements one also
 //! says so in its [`Capabilities`].
 
+use std::borrow::Cow;
 use std::fmt::Debug;
 use std::sync::Arc;
 
@@ -239,8 +240,11 @@ pub trait FulfillmentProvider: Debug + Send + Sync + 'static {
     fn capabilities(&self) -> Capabilities;
 
     /// The provider-specific waybill fields. Empty by default.
-    fn waybill_form(&self) -> WaybillForm {
-        WaybillForm::default()
+    ///
+    /// Read for every export: a provider whose form does not change returns it borrowed
+    /// (`Cow::Borrowed(&self.form)`), which costs nothing.
+    fn waybill_form(&self) -> Cow<'_, WaybillForm> {
+        Cow::Owned(WaybillForm::default())
     }
 
     /// Creates the order at the provider.
@@ -299,7 +303,7 @@ macro_rules! forward_provider {
             fn capabilities(&self) -> Capabilities {
                 (**self).capabilities()
             }
-            fn waybill_form(&self) -> WaybillForm {
+            fn waybill_form(&self) -> Cow<'_, WaybillForm> {
                 (**self).waybill_form()
             }
             async fn create_order(&self, order: &Order, waybill: &Waybill) -> Result<Shipment> {

@@ -35,6 +35,7 @@ mod client;
 mod status;
 mod wire;
 
+use std::borrow::Cow;
 use std::fmt;
 use std::ops::ControlFlow;
 
@@ -373,8 +374,8 @@ impl FulfillmentProvider for SphereProvider {
             .with_address_directory(self.settings.customer_directory)
     }
 
-    fn waybill_form(&self) -> WaybillForm {
-        self.form.clone()
+    fn waybill_form(&self) -> Cow<'_, WaybillForm> {
+        Cow::Borrowed(&self.form)
     }
 
     async fn create_order(&self, order: &Order, waybill: &Waybill) -> Result<Shipment> {

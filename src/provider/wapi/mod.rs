@@ -25,6 +25,7 @@ mod client;
 mod status;
 mod wire;
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
@@ -214,8 +215,8 @@ impl FulfillmentProvider for WapiProvider {
             .with_address_directory(self.settings.pickup_points)
     }
 
-    fn waybill_form(&self) -> WaybillForm {
-        self.form.clone()
+    fn waybill_form(&self) -> Cow<'_, WaybillForm> {
+        Cow::Borrowed(&self.form)
     }
 
     async fn create_order(&self, order: &Order, waybill: &Waybill) -> Result<Shipment> {
