@@ -516,7 +516,7 @@ async fn run(per_provider: usize) -> Figures {
         // something.
         let mut previous = events.first().and_then(|(from, _)| from.clone());
         if let Some(first) = &previous {
-            assert_eq!(record.history.first(), Some(first), "{id}: {events:?}");
+            assert_eq!(record.history.first(), Some(&**first), "{id}: {events:?}");
         }
         for (from, to) in &events {
             assert_eq!(from.as_ref(), previous.as_ref(), "{id}: {events:?}");
@@ -525,7 +525,7 @@ async fn run(per_provider: usize) -> Figures {
         }
         assert_eq!(
             previous.as_ref(),
-            record.current_status.as_deref(),
+            record.current_status.as_ref(),
             "{id}: the last event is the current status"
         );
         if cancels.contains(id) {

@@ -158,7 +158,7 @@ async fn edits_polls_and_pushes_on_one_shipment_lose_nothing() {
         .events()
         .into_iter()
         .filter_map(|e| match e.kind {
-            EventKind::DeliveryStatusChanged { to, .. } => Some(to),
+            EventKind::DeliveryStatusChanged { to, .. } => Some(Arc::unwrap_or_clone(to)),
             _ => None,
         })
         .collect();

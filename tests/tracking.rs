@@ -89,9 +89,12 @@ fn status_events(w: &World) -> Vec<(OrderId, Option<DeliveryStatus>, DeliverySta
         .take()
         .into_iter()
         .filter_map(|e| match e.kind {
-            EventKind::DeliveryStatusChanged { from, to } => {
-                Some((e.order_id.unwrap(), from, to, e.automation))
-            }
+            EventKind::DeliveryStatusChanged { from, to } => Some((
+                e.order_id.unwrap(),
+                from.map(Arc::unwrap_or_clone),
+                Arc::unwrap_or_clone(to),
+                e.automation,
+            )),
             _ => None,
         })
         .collect()

@@ -412,7 +412,8 @@ impl Orchestrator {
                         let shared = Arc::new(status.clone());
                         r.current_status = Some(Arc::clone(&shared));
                         // Reported here, so tracking must not report it again.
-                        status_change = Some((r.last_reported.replace(shared), status.clone()));
+                        status_change =
+                            Some((r.last_reported.replace(Arc::clone(&shared)), shared));
                     }
                 }
                 r.updated_at = now;
@@ -425,7 +426,6 @@ impl Orchestrator {
         };
         self.inner.store.put_exception(resolved.clone()).await?;
         if let Some((from, to)) = status_change {
-            let from = from.map(Arc::unwrap_or_clone);
             self.emit(EventKind::DeliveryStatusChanged { from, to }, &saved)
                 .await;
         }
@@ -518,8 +518,8 @@ impl Orchestrator {
                 .await?;
             self.emit(
                 EventKind::DeliveryStatusChanged {
-                    from: previous.map(Arc::unwrap_or_clone),
-                    to: cancelled,
+                    from: previous,
+                    to: Arc::new(cancelled),
                 },
                 &saved,
             )

@@ -4,7 +4,7 @@
 //! changed. Every event says whether automation is active for its order, so host triggers and
 //! validators can skip orders with an open exception.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -54,12 +54,13 @@ pub enum EventKind {
         /// The exception, with its resolution.
         exception: OrderException,
     },
-    /// The current delivery status really changed (code, text or pickup point).
+    /// The current delivery status really changed (code, text or pickup point). The statuses
+    /// are shared with the shipment record, not copied for the event.
     DeliveryStatusChanged {
         /// The previous status, if any.
-        from: Option<DeliveryStatus>,
+        from: Option<Arc<DeliveryStatus>>,
         /// The new current status.
-        to: DeliveryStatus,
+        to: Arc<DeliveryStatus>,
     },
     /// Tracking gave up on the shipment without a final status (maximum tracking age).
     TrackingStopped {

@@ -570,8 +570,8 @@ impl Orchestrator {
                 .await?;
             self.emit(
                 EventKind::DeliveryStatusChanged {
-                    from: previous.map(Arc::unwrap_or_clone),
-                    to: cancelled,
+                    from: previous,
+                    to: Arc::new(cancelled),
                 },
                 &saved,
             )

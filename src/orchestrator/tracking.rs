@@ -511,7 +511,6 @@ impl Orchestrator {
             .await?;
         if let Some((from, to)) = applied.changed {
             report.changed += 1;
-            let (from, to) = (from.map(Arc::unwrap_or_clone), Arc::unwrap_or_clone(to));
             self.emit(EventKind::DeliveryStatusChanged { from, to }, &saved)
                 .await;
         }
