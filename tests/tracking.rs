@@ -621,3 +621,46 @@ async fn a_parcel_waiting_at_the_chosen_point_gets_its_directory_details() {
             .all(|s| s.pickup_point.is_none())
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_answer_about_a_replaced_shipment_is_not_applied() {
+    let w = world(
+        vec![
+            MockProvider::new()
+                .with_operation_latency(Operation::Track, Duration::from_millis(200)),
+        ],
+        InstanceSettings::default(),
+    );
+    let order = export(&w, "SO-1", 0).await;
+    let store = Arc::clone(w.orchestrator.store());
+    let poll = tokio::spawn({
+        let orchestrator = w.orchestrator.clone();
+        async move { orchestrator.sync_tracking(later(2)).await }
+    });
+    // The track request is in flight; meanwhile the order gets a new shipment, as a
+    // re-export gives it.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut record = store.get(&order.id).await.unwrap().unwrap();
+    assert_eq!(record.history.len(), 1, "the export's first status");
+    let replacement = ShipmentRef::new("SO-1-R1", "NEW-1");
+    record.export = ExportState::Exported {
+        shipment: replacement.clone(),
+        tracking_number: None,
+        at: later(1),
+    };
+    record.history = Arc::default();
+    record.current_status = None;
+    record.last_reported = None;
+    store.update(record).await.unwrap();
+
+    let report = poll.await.unwrap().unwrap();
+    assert_eq!(report.polled, 1);
+    let record = store.get(&order.id).await.unwrap().unwrap();
+    assert_eq!(record.shipment(), Some(&replacement));
+    assert!(record.history.is_empty(), "{:?}", record.history);
+    assert_eq!(record.current_status, None);
+    assert!(
+        status_events(&w).is_empty(),
+        "no event about the old shipment"
+    );
+}

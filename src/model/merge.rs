@@ -65,9 +65,20 @@ pub fn merge_statuses(
     incoming: &[DeliveryStatus],
     order: StatusOrder,
 ) -> MergedHistory {
-    let mut all: Vec<DeliveryStatus> = Vec::with_capacity(existing.len() + incoming.len());
+    merge_statuses_owned(existing, incoming.to_vec(), order)
+}
+
+/// [`merge_statuses`] taking what the provider reported by value, so that it moves into the
+/// history instead of being copied (tracking owns the provider's answer). The input order does
+/// not matter: duplicates are resolved by the canonical order.
+pub(crate) fn merge_statuses_owned(
+    existing: &[DeliveryStatus],
+    incoming: Vec<DeliveryStatus>,
+    order: StatusOrder,
+) -> MergedHistory {
+    let mut all = incoming;
+    all.reserve(existing.len());
     all.extend_from_slice(existing);
-    all.extend_from_slice(incoming);
     dedup(&mut all);
 
     if let Some(first_return) = all
@@ -139,7 +150,7 @@ fn canonical(a: &DeliveryStatus, b: &DeliveryStatus) -> Ordering {
         .then_with(|| a.carrier.cmp(&b.carrier))
         .then_with(|| a.carrier_tracking_number.cmp(&b.carrier_tracking_number))
         .then_with(|| a.tracking_url.cmp(&b.tracking_url))
-        .then_with(|| format!("{:?}", a.problem).cmp(&format!("{:?}", b.problem)))
+        .then_with(|| a.problem.cmp(&b.problem))
 }
 
 fn point_cmp(a: Option<&PickupPoint>, b: Option<&PickupPoint>) -> Ordering {

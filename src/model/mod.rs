@@ -22,6 +22,7 @@ pub use exception::{
     ExceptionReason, KeyField, OrderException, Resolution, ResolutionAction, SuspendedEdit,
 };
 pub use ids::{InstanceId, OrderId, Sku};
+pub(crate) use merge::merge_statuses_owned;
 pub use merge::{MergedHistory, StatusOrder, is_reportable_change, merge_statuses};
 pub use order::{Address, CartLine, Customer, Order, Payment, normalize_phone};
 pub use shipment::{Shipment, ShipmentRef, TrackingUpdate};

@@ -175,7 +175,7 @@ impl fmt::Display for StatusCode {
 /// Trouble on the way, reported beside the status code (it is not a code of its own).
 ///
 /// A failed delivery attempt is [`StatusCode::Pending`] with [`Problem::RecipientAbsent`].
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Problem {
     /// Nobody was there to receive the parcel.

@@ -25,7 +25,7 @@ use super::{EventKind, ExportState, Instance, Orchestrator, PAGE, ShipmentRecord
 use crate::error::Result;
 use crate::model::{
     DeliveryStatus, InstanceId, OrderId, Payment, ShipmentRef, StatusCode, StatusTable,
-    TrackingUpdate, is_reportable_change, merge_statuses,
+    TrackingUpdate, is_reportable_change, merge_statuses, merge_statuses_owned,
 };
 
 /// When each shipment is polled next, by its current status.
@@ -480,15 +480,39 @@ impl Orchestrator {
         let incoming = self.with_pickup_point(instance, &record, incoming).await;
         let order = instance.settings.status_order;
         let policy = &self.inner.poll_policy;
+        // Merged once, against the history as listed, moving the provider's statuses in. The
+        // compare-and-swap below takes the result as it is while the record's history is still
+        // that one (the usual case); after a concurrent change it merges the result into the
+        // new history instead, which gives the same as merging the statuses again (merging
+        // depends only on the set of statuses and is idempotent). Providers repeat the whole
+        // history on every poll: when it holds nothing new, the shared history is kept.
+        let base = Arc::clone(&record.history);
+        let (merged_history, merged_current) = if incoming.iter().all(|s| base.contains(s)) {
+            (Arc::clone(&base), record.current_status.clone())
+        } else {
+            let merged = merge_statuses_owned(&base, incoming, order);
+            (
+                Arc::<[DeliveryStatus]>::from(merged.history),
+                merged.current.map(Arc::new),
+            )
+        };
+        let polled = record.shipment().cloned();
         let mut applied = Applied::default();
         let saved = self
             .modify(record, |r| {
                 applied = Applied::default();
-                // Providers repeat the whole history on every poll: when it holds nothing the
-                // record lacks, merging would only rebuild the same history (merging is
-                // idempotent), so the shared one is kept.
-                if !incoming.iter().all(|s| r.history.contains(s)) {
-                    let merged = merge_statuses(&r.history, &incoming, order);
+                if r.shipment() != polled.as_ref() {
+                    // Re-exported meanwhile: the answer is about a shipment the order no
+                    // longer has.
+                    return;
+                }
+                if Arc::ptr_eq(&r.history, &base) {
+                    if !Arc::ptr_eq(&merged_history, &base) {
+                        r.history = Arc::clone(&merged_history);
+                        r.current_status = merged_current.clone();
+                    }
+                } else {
+                    let merged = merge_statuses(&r.history, &merged_history, order);
                     r.history = merged.history.into();
                     r.current_status = merged.current.map(Arc::new);
                 }
