@@ -607,6 +607,11 @@ pub(crate) struct TrackingStatus {
 
 /// One order of a `/tracking/getDetailedOrderStatus` reply, which is a top-level JSON array of
 /// these (§8): every §7 field plus the status history. Lenient like [`TrackingStatus`].
+///
+/// Not read (skipped by the parser, so they cost no allocation per shipment and poll):
+/// `deliveryStatusText`, a display text that mapping must not use (see [`map_detailed`]);
+/// the top-level `statusDate`, `null` in R's example (the dates that matter are in the
+/// history); and each history entry's `statusComment`, free carrier text.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct DetailedStatus {
@@ -614,9 +619,6 @@ pub(crate) struct DetailedStatus {
     pub(crate) tracking_number: String,
     /// `deliveryStatus`: the current raw status.
     pub(crate) delivery_status: String,
-    /// `deliveryStatusText`: a display text; not used for mapping, see [`map_detailed`].
-    #[allow(dead_code, reason = "part of the documented reply, kept for debugging")]
-    pub(crate) delivery_status_text: Option<String>,
     /// `troubleStatus` of the current status.
     pub(crate) trouble_status: Option<String>,
     /// `courierName`.
@@ -627,9 +629,6 @@ pub(crate) struct DetailedStatus {
     pub(crate) courier_tracking_number: Option<String>,
     /// `courierTrackingSiteLink`.
     pub(crate) courier_tracking_site_link: Option<String>,
-    /// `statusDate`: `null` in R's example; the dates that matter are in the history.
-    #[allow(dead_code, reason = "part of the documented reply, kept for debugging")]
-    pub(crate) status_date: Option<String>,
     /// `statusHistory`, chronological in R's example; missing or `null` reads as empty.
     #[serde(default, deserialize_with = "null_as_default")]
     pub(crate) status_history: Vec<HistoryEntry>,
@@ -643,9 +642,6 @@ pub(crate) struct HistoryEntry {
     pub(crate) status_date: Option<String>,
     /// `statusName`: the raw status of the entry.
     pub(crate) status_name: String,
-    /// `statusComment`: free carrier text, often Italian.
-    #[allow(dead_code, reason = "part of the documented reply, kept for debugging")]
-    pub(crate) status_comment: Option<String>,
     /// `troubleStatus` of this entry; counting them counts delivery attempts.
     pub(crate) trouble_status: Option<String>,
 }
