@@ -23,7 +23,6 @@ use std::time::{Duration, SystemTime};
 use bytes::{Bytes, BytesMut};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, USER_AGENT};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -441,12 +440,13 @@ impl HttpClient {
     }
 
     /// Parses a JSON body, or fails with [`Error::Protocol`] naming `endpoint` and quoting a
-    /// short, secret-free excerpt of the body.
+    /// short, secret-free excerpt of the body. `T` may borrow from `body` (e.g. `Cow<str>`
+    /// fields with `#[serde(borrow)]`), so that texts read once are not copied.
     ///
     /// # Errors
     ///
     /// [`Error::Protocol`] when the body is not the expected JSON.
-    pub fn decode<T: DeserializeOwned>(&self, endpoint: &str, body: &[u8]) -> Result<T> {
+    pub fn decode<'a, T: Deserialize<'a>>(&self, endpoint: &str, body: &'a [u8]) -> Result<T> {
         serde_json::from_slice(body).map_err(|e| {
             Error::protocol(format!(
                 "{} answered {endpoint} with a body that does not parse ({e}): {}",

@@ -181,7 +181,7 @@ impl WapiProvider {
         let mut seen = Vec::with_capacity(details.len());
         for detail in details {
             // A number we did not ask for is ignored; one we asked for but missing is "no news".
-            let Some(&shipment) = asked.get(detail.tracking_number.as_str()) else {
+            let Some(&shipment) = asked.get(&*detail.tracking_number) else {
                 continue;
             };
             let statuses =
@@ -195,7 +195,7 @@ impl WapiProvider {
         // Remembered only once the whole answer was understood, under one lock.
         let mut last_status = lock(&self.last_status);
         for (number, raw) in seen {
-            last_status.put(&number, raw);
+            last_status.put(&number, raw.into_owned());
         }
         Ok(updates)
     }
