@@ -841,11 +841,20 @@ const STATUS_DATE: &[Item<'static>] = &[
     Item::Fixed(Fixed::Nanosecond3),
 ];
 
+/// Writes a §8 `statusDate` straight into the reply.
+fn status_date<S: serde::Serializer>(
+    at: &NaiveDateTime,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    serializer.collect_str(&at.format_with_items(STATUS_DATE.iter()))
+}
+
 /// One `statusHistory` entry of the §8 reply.
 #[derive(serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 struct HistoryJson<'a> {
-    status_date: String,
+    #[serde(serialize_with = "status_date")]
+    status_date: NaiveDateTime,
     status_name: &'a str,
     status_comment: Option<&'a str>,
     trouble_status: Option<&'a str>,
@@ -1035,7 +1044,7 @@ impl WapiOrder {
                 .history
                 .iter()
                 .map(|e| HistoryJson {
-                    status_date: e.at.format_with_items(STATUS_DATE.iter()).to_string(),
+                    status_date: e.at,
                     status_name: &e.status,
                     status_comment: e.comment.as_deref(),
                     trouble_status: e.trouble.as_deref(),
@@ -1305,23 +1314,20 @@ impl WapiApi {
     }
 
     /// The WH numbers of a tracking request, deduplicated in order, counted as a batch.
-    fn tracking_numbers(
+    fn tracking_numbers<'b>(
         &self,
-        body: &Map<String, Value>,
-    ) -> std::result::Result<Vec<String>, SimResponse> {
+        body: &'b Map<String, Value>,
+    ) -> std::result::Result<Vec<&'b str>, SimResponse> {
         let numbers = field(body, "trackingNumbers")
             .and_then(Value::as_array)
             .and_then(|a| {
                 a.iter()
-                    .map(|n| n.as_str().map(|s| s.trim().to_owned()))
-                    .collect::<Option<Vec<String>>>()
+                    .map(|n| n.as_str().map(str::trim))
+                    .collect::<Option<Vec<&str>>>()
             })
             .ok_or_else(|| self.bad_request("trackingNumbers must be an array of strings"))?;
         let mut seen = std::collections::HashSet::with_capacity(numbers.len());
-        let unique: Vec<String> = numbers
-            .into_iter()
-            .filter(|n| seen.insert(n.clone()))
-            .collect();
+        let unique: Vec<&str> = numbers.into_iter().filter(|n| seen.insert(*n)).collect();
         let mut stats = self.core.stats();
         stats.largest_track_batch = stats.largest_track_batch.max(unique.len());
         Ok(unique)
@@ -1335,7 +1341,7 @@ impl WapiApi {
         let state = lock(&self.state);
         let known = numbers
             .iter()
-            .filter_map(|wh| state.by_wh.get(wh))
+            .filter_map(|wh| state.by_wh.get(*wh))
             .filter_map(|number| state.orders.get(number));
         // Typed rows that borrow from the state: building `Value` trees made the simulator
         // spend more CPU per tracked shipment than the client it serves.
