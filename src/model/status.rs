@@ -410,6 +410,29 @@ pub fn normalize_status_key(raw: &str) -> String {
         .collect()
 }
 
+/// Calls `f` with [`normalize_status_key`] of `raw`, built on the stack when `raw` is short
+/// ASCII (most raw statuses): tracking normalizes a few keys per status, and an allocation
+/// each showed in profiles.
+pub(crate) fn with_status_key<R>(raw: &str, f: impl FnOnce(&str) -> R) -> R {
+    let mut buf = [0u8; 64];
+    let mut len = 0;
+    for &b in raw.as_bytes() {
+        if !b.is_ascii() || len == buf.len() {
+            return f(&normalize_status_key(raw));
+        }
+        // char::is_whitespace also counts the vertical tab, u8::is_ascii_whitespace not.
+        if !matches!(b, b' ' | b'_' | b'-' | 0x0b) && !b.is_ascii_whitespace() {
+            buf[len] = b.to_ascii_lowercase();
+            len += 1;
+        }
+    }
+    match std::str::from_utf8(&buf[..len]) {
+        Ok(key) => f(key),
+        // Unreachable: only ASCII bytes were copied.
+        Err(_) => f(&normalize_status_key(raw)),
+    }
+}
+
 impl StatusTable {
     /// An empty table (every status is `Unknown`).
     pub fn new() -> Self {
@@ -461,22 +484,7 @@ impl StatusTable {
         if self.entries.is_empty() {
             return None;
         }
-        // Most raw statuses are short ASCII: normalize them on the stack (a lookup per status
-        // of every tracking answer showed an allocation per status in profiles).
-        let mut buf = [0u8; 64];
-        let mut len = 0;
-        for &b in raw.as_bytes() {
-            if !b.is_ascii() || len == buf.len() {
-                return self.entries.get(&normalize_status_key(raw));
-            }
-            // char::is_whitespace also counts the vertical tab, u8::is_ascii_whitespace not.
-            if !matches!(b, b' ' | b'_' | b'-' | 0x0b) && !b.is_ascii_whitespace() {
-                buf[len] = b.to_ascii_lowercase();
-                len += 1;
-            }
-        }
-        let key = std::str::from_utf8(&buf[..len]).ok()?;
-        self.entries.get(key)
+        with_status_key(raw, |key| self.entries.get(key))
     }
 
     /// A [`DeliveryStatus`] for `raw` at `at`: the table's code, or `Unknown`; the original

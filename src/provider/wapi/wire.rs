@@ -23,7 +23,7 @@ use crate::error::{Error, FieldError, Result};
 use crate::model::{
     Address, AddressKind, AddressOption, AddressQuery, CartLine, DeliveryStatus, FieldKind,
     OpeningHours, Order, SelectOption, StatusTable, StockLevel, Waybill, WaybillField, WaybillForm,
-    normalize_phone, normalize_status_key,
+    normalize_phone, with_status_key,
 };
 pub(crate) use crate::provider::OneOrMany;
 use crate::provider::waybill_value;
@@ -775,10 +775,7 @@ fn current_status(
     at: DateTime<Utc>,
 ) -> DeliveryStatus {
     let status = table.status(raw, at);
-    let on_the_road = matches!(
-        normalize_status_key(raw).as_str(),
-        "intransit" | "dispatched"
-    );
+    let on_the_road = with_status_key(raw, |key| matches!(key, "intransit" | "dispatched"));
     apply_trouble(status, raw, trouble.filter(|_| on_the_road))
 }
 
@@ -806,7 +803,10 @@ pub(crate) fn map_detailed(
     utc_offset_secs: i32,
     fallback_at: DateTime<Utc>,
 ) -> Result<Vec<DeliveryStatus>> {
-    let mut history = Vec::with_capacity(d.status_history.len() + 1);
+    let mut statuses = Vec::with_capacity(d.status_history.len() + 1);
+    // The raw name of the latest entry (the last one among equal dates, as a stable sort
+    // leaves it).
+    let mut last: Option<(DateTime<Utc>, &str)> = None;
     for entry in &d.status_history {
         let date = entry.status_date.as_deref().ok_or_else(|| {
             Error::protocol(format!(
@@ -815,19 +815,22 @@ pub(crate) fn map_detailed(
             ))
         })?;
         let at = parse_status_date(date, utc_offset_secs)?;
-        let status = apply_trouble(
+        statuses.push(apply_trouble(
             table.status(&entry.status_name, at),
             &entry.status_name,
             entry.trouble_status.as_deref(),
-        );
-        history.push((status, &*entry.status_name));
+        ));
+        if last.is_none_or(|(last_at, _)| at >= last_at) {
+            last = Some((at, &*entry.status_name));
+        }
     }
-    history.sort_by_key(|(status, _)| status.at);
+    statuses.sort_by_key(|status| status.at);
 
-    let current_key = normalize_status_key(&d.delivery_status);
-    let last = history.last().map(|(status, raw)| (status.at, *raw));
-    let mut statuses: Vec<DeliveryStatus> = history.into_iter().map(|(s, _)| s).collect();
-    let current_in_history = last.is_some_and(|(_, raw)| normalize_status_key(raw) == current_key);
+    let current_in_history = last.is_some_and(|(_, raw)| {
+        with_status_key(&d.delivery_status, |current| {
+            with_status_key(raw, |key| key == current)
+        })
+    });
     if !current_in_history {
         let at = last.map_or(fallback_at, |(last_at, _)| last_at.max(fallback_at));
         statuses.push(current_status(
