@@ -433,6 +433,16 @@ impl MemoryStore {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// A page of shipment records passing `keep`.
+    fn records(
+        &self,
+        after: Option<&OrderId>,
+        limit: usize,
+        keep: impl Fn(&ShipmentRecord) -> bool,
+    ) -> Vec<ShipmentRecord> {
+        Self::page(&self.lock().records, after, limit, keep)
+    }
+
     fn page<V: std::borrow::Borrow<T>, T: Clone>(
         map: &BTreeMap<OrderId, V>,
         after: Option<&OrderId>,
@@ -503,12 +513,7 @@ impl Store for MemoryStore {
         after: Option<&OrderId>,
         limit: usize,
     ) -> Result<Vec<ShipmentRecord>> {
-        Ok(Self::page(
-            &self.lock().records,
-            after,
-            limit,
-            |r: &ShipmentRecord| r.instance == *instance && r.is_active(),
-        ))
+        Ok(self.records(after, limit, |r| r.instance == *instance && r.is_active()))
     }
 
     async fn list_failed(
@@ -516,12 +521,9 @@ impl Store for MemoryStore {
         after: Option<&OrderId>,
         limit: usize,
     ) -> Result<Vec<ShipmentRecord>> {
-        Ok(Self::page(
-            &self.lock().records,
-            after,
-            limit,
-            |r: &ShipmentRecord| matches!(r.export, ExportState::Failed { .. }),
-        ))
+        Ok(self.records(after, limit, |r| {
+            matches!(r.export, ExportState::Failed { .. })
+        }))
     }
 
     async fn list_exporting(
@@ -529,12 +531,9 @@ impl Store for MemoryStore {
         after: Option<&OrderId>,
         limit: usize,
     ) -> Result<Vec<ShipmentRecord>> {
-        Ok(Self::page(
-            &self.lock().records,
-            after,
-            limit,
-            |r: &ShipmentRecord| matches!(r.export, ExportState::Exporting { .. }),
-        ))
+        Ok(self.records(after, limit, |r| {
+            matches!(r.export, ExportState::Exporting { .. })
+        }))
     }
 
     async fn list_pending_updates(
@@ -542,12 +541,7 @@ impl Store for MemoryStore {
         after: Option<&OrderId>,
         limit: usize,
     ) -> Result<Vec<ShipmentRecord>> {
-        Ok(Self::page(
-            &self.lock().records,
-            after,
-            limit,
-            |r: &ShipmentRecord| r.pending_update.is_some(),
-        ))
+        Ok(self.records(after, limit, |r| r.pending_update.is_some()))
     }
 
     async fn save_waybill(&self, order_id: &OrderId, waybill: Waybill) -> Result<()> {
