@@ -9,7 +9,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDateTime;
-use chrono::format::{Fixed, Item, Numeric, Pad};
+use chrono::format::{Fixed, Item};
 use hmac::{Hmac, KeyInit, Mac};
 use hyper::Method;
 use serde_json::{Map, Value, json};
@@ -22,7 +22,7 @@ use super::{SimOrder, SimStats};
 use crate::error::{Error, Result};
 use crate::http::Secret;
 use crate::model::normalize_status_key;
-use crate::provider::wapi::WapiBuilder;
+use crate::provider::wapi::{STATUS_DATE_ITEMS, WapiBuilder};
 
 /// The client id a simulator started with [`WapiSimulator::start`] accepts.
 pub const DEFAULT_CLIENT_ID: &str = "5f0c6d1e-51a7-4c3d-9e8f-00000000517a";
@@ -825,28 +825,18 @@ struct DetailedJson<'a> {
     tracking: TrackingJson<'a>,
 }
 
-/// `%Y-%m-%dT%H:%M:%S%.3f`, the §8 `statusDate`, as items parsed once.
-const STATUS_DATE: &[Item<'static>] = &[
-    Item::Numeric(Numeric::Year, Pad::Zero),
-    Item::Literal("-"),
-    Item::Numeric(Numeric::Month, Pad::Zero),
-    Item::Literal("-"),
-    Item::Numeric(Numeric::Day, Pad::Zero),
-    Item::Literal("T"),
-    Item::Numeric(Numeric::Hour, Pad::Zero),
-    Item::Literal(":"),
-    Item::Numeric(Numeric::Minute, Pad::Zero),
-    Item::Literal(":"),
-    Item::Numeric(Numeric::Second, Pad::Zero),
-    Item::Fixed(Fixed::Nanosecond3),
-];
-
 /// Writes a §8 `statusDate` straight into the reply.
 fn status_date<S: serde::Serializer>(
     at: &NaiveDateTime,
     serializer: S,
 ) -> std::result::Result<S::Ok, S::Error> {
-    serializer.collect_str(&at.format_with_items(STATUS_DATE.iter()))
+    // `%Y-%m-%dT%H:%M:%S%.3f`: the adapter's whole-second items, then milliseconds.
+    let millis = [Item::Fixed(Fixed::Nanosecond3)];
+    serializer.collect_str(&format_args!(
+        "{}{}",
+        at.format_with_items(STATUS_DATE_ITEMS.iter()),
+        at.format_with_items(millis.iter())
+    ))
 }
 
 /// One `statusHistory` entry of the §8 reply.
@@ -1655,6 +1645,20 @@ fn check_line(line: &Value, path: &str, problems: &mut Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_dates_are_written_as_wapi_does_and_read_back_by_the_adapter() {
+        #[derive(serde::Serialize)]
+        struct Date(#[serde(serialize_with = "status_date")] NaiveDateTime);
+        let at = chrono::NaiveDate::from_ymd_opt(2022, 5, 2)
+            .and_then(|d| d.and_hms_milli_opt(5, 56, 52, 50))
+            .expect("a valid date");
+        let text = serde_json::to_value(Date(at)).expect("serializes");
+        assert_eq!(text, json!("2022-05-02T05:56:52.050"));
+        let read = crate::provider::wapi::parse_status_date(text.as_str().unwrap_or(""), 0)
+            .expect("the adapter reads it");
+        assert_eq!(read.naive_utc(), at);
+    }
 
     #[test]
     fn signatures_follow_the_protocol_vectors() {

@@ -33,6 +33,10 @@ use async_trait::async_trait;
 use chrono::Utc;
 
 pub use builder::{DEFAULT_RATE_LIMIT, DEFAULT_TRACK_BATCH, PRODUCTION_URL, TEST_URL, WapiBuilder};
+#[cfg(feature = "simulator")]
+pub(crate) use wire::STATUS_DATE_ITEMS;
+#[cfg(all(test, feature = "simulator"))]
+pub(crate) use wire::parse_status_date;
 
 use self::client::{WapiClient, endpoint, error_for};
 use self::status::{Editability, cancel_editability, update_editability};

@@ -667,6 +667,23 @@ fn excerpt(text: &str) -> String {
     text.chars().take(EXCERPT_MAX_CHARS).collect()
 }
 
+/// The items of `%Y-%m-%dT%H:%M:%S`, the whole-second part of a §8 `statusDate`, spelled out
+/// once: parsing the format string for every status showed in the tracking profile. The
+/// simulator writes its dates with the same items.
+pub(crate) const STATUS_DATE_ITEMS: &[Item<'static>] = &[
+    Item::Numeric(Numeric::Year, Pad::Zero),
+    Item::Literal("-"),
+    Item::Numeric(Numeric::Month, Pad::Zero),
+    Item::Literal("-"),
+    Item::Numeric(Numeric::Day, Pad::Zero),
+    Item::Literal("T"),
+    Item::Numeric(Numeric::Hour, Pad::Zero),
+    Item::Literal(":"),
+    Item::Numeric(Numeric::Minute, Pad::Zero),
+    Item::Literal(":"),
+    Item::Numeric(Numeric::Second, Pad::Zero),
+];
+
 /// The instant of a history `statusDate` (§8).
 ///
 /// Wapi writes local date-times without an offset and with 0 to 7 fractional digits
@@ -693,23 +710,8 @@ pub(crate) fn parse_status_date(text: &str, utc_offset_secs: i32) -> Result<Date
         Some((main, fraction)) => (main, Some(fraction)),
         None => (text, None),
     };
-    // The items of `%Y-%m-%dT%H:%M:%S`, spelled out once: parsing the format string for every
-    // status showed in the tracking profile.
-    const ITEMS: &[Item<'static>] = &[
-        Item::Numeric(Numeric::Year, Pad::Zero),
-        Item::Literal("-"),
-        Item::Numeric(Numeric::Month, Pad::Zero),
-        Item::Literal("-"),
-        Item::Numeric(Numeric::Day, Pad::Zero),
-        Item::Literal("T"),
-        Item::Numeric(Numeric::Hour, Pad::Zero),
-        Item::Literal(":"),
-        Item::Numeric(Numeric::Minute, Pad::Zero),
-        Item::Literal(":"),
-        Item::Numeric(Numeric::Second, Pad::Zero),
-    ];
     let mut parsed = Parsed::new();
-    chrono::format::parse(&mut parsed, main, ITEMS.iter()).map_err(|_| bad())?;
+    chrono::format::parse(&mut parsed, main, STATUS_DATE_ITEMS.iter()).map_err(|_| bad())?;
     let mut naive = parsed.to_naive_datetime_with_offset(0).map_err(|_| bad())?;
     if let Some(fraction) = fraction {
         if fraction.is_empty()
