@@ -741,7 +741,7 @@ async fn reexport_cancels_the_first_shipment_and_creates_a_second() {
         Some(StatusCode::Cancelled)
     );
     let renumbered = provider_order_id(&order.id, 1);
-    assert_eq!(renumbered.as_str(), "SO-1-R1");
+    assert_eq!(renumbered.as_str(), "SO-1~R1");
     let (at_provider, _) = s.mock.stored_order(&renumbered).expect("second shipment");
     assert_eq!(at_provider.id, renumbered);
     assert_eq!(at_provider.customer, latest.customer);
@@ -772,7 +772,7 @@ async fn reexport_cancels_the_first_shipment_and_creates_a_second() {
             other => format!("{other:?}"),
         })
         .collect();
-    assert_eq!(kinds, ["status Cancelled", "exported SO-1-R1", "resolved"]);
+    assert_eq!(kinds, ["status Cancelled", "exported SO-1~R1", "resolved"]);
     assert_eq!(events[0].automation, Automation::Suspended);
     assert_eq!(events[2].automation, Automation::Active);
     assert!(

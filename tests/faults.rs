@@ -1,13 +1,14 @@
 //! Faults over the wire (issue 10, part 1): orders confirmed, edited, cancelled and tracked
 //! through one orchestrator with a Wapi and a Sphere instance, both simulators failing about
-//! 30 % of requests (HTTP 500, 429 with `Retry-After`, connections reset before the answer,
-//! answers lost after the change was applied, answers slower than the adapter's request
-//! timeout), then the orchestrator's retries run until quiet.
+//! 35 % of requests (HTTP 500, 429 with `Retry-After`, connections reset before the answer,
+//! answers lost after the change was applied, HTTP 500 after the change was applied, answers
+//! slower than the adapter's request timeout), then the orchestrator's retries run until quiet.
 //!
 //! Afterwards, for every order: exactly one order at its simulator, and a record that is
-//! `Exported` with the simulator's reference, or — Wapi only, whose protocol has no lookup by
-//! order number — `Failed { retryable: false }` naming the order for an operator; no order
-//! without a record, none exported twice. Every edit reaches the simulator, every cancel
+//! `Exported` with the simulator's reference — directly, or (Wapi only, whose protocol has no
+//! lookup by order number) after an operator attached the WH number to the record flagged
+//! `Failed { retryable: false }` naming the order; no order without a record, none exported
+//! twice. Every edit reaches the simulator, every cancel
 //! cancels exactly once, and tracking loses no status and duplicates no event.
 //!
 //! The default test runs 1,000 orders (500 per provider); the ignored one 5,000.
@@ -39,13 +40,14 @@ const MAX_ROUNDS: usize = 30;
 const JITTER: Duration = Duration::from_millis(40);
 const REQUEST_TIMEOUT: Duration = Duration::from_millis(38);
 
-/// 25 % of requests fail by the four fault knobs, about 5 % more by the jitter.
+/// 30 % of requests fail by the five fault knobs, about 5 % more by the jitter.
 fn faults(seed: u64) -> Faults {
     Faults::none()
         .with_server_errors(0.08)
         .with_rate_limits(0.07, 0)
         .with_resets(0.05)
         .with_lost_responses(0.05)
+        .with_applied_server_errors(0.05)
         .with_latency_jitter(JITTER)
         .with_seed(seed)
 }
@@ -241,7 +243,7 @@ where
 struct Figures {
     orders: usize,
     exported: usize,
-    operator_attention: usize,
+    attached_by_operator: usize,
     first_confirm_failures: usize,
     export_retry_rounds: usize,
     edits: usize,
@@ -290,8 +292,52 @@ async fn run(per_provider: usize) -> Figures {
     }
     assert!(quiet, "retry_failed_exports never became quiet");
 
+    // 1b. Orders flagged for an operator (Wapi only: a create applied whose answer was lost
+    //     or failed, then the repeated number refused): the operator finds the WH number in
+    //     Wapi's back office and attaches it; fulfillkit checks it with Wapi first.
+    let mut attached = std::collections::HashSet::new();
+    for (id, (provider, _)) in &by_id {
+        let number = id.as_str();
+        let record = rig.record(id).await;
+        let ExportState::Failed {
+            retryable: false,
+            reason,
+            ..
+        } = &record.export
+        else {
+            continue;
+        };
+        assert_eq!(*provider, Provider::Wapi, "{number}: {reason}");
+        assert!(
+            reason.contains(number),
+            "{number}: the operator's reason must name the order: {reason}"
+        );
+        assert!(
+            reason.contains("already exists"),
+            "{number}: only a refused duplicate needs an operator: {reason}"
+        );
+        let wh = rig
+            .wapi
+            .wh_number(number)
+            .expect("the order exists at Wapi");
+        let mut done = false;
+        for _ in 0..MAX_ROUNDS {
+            match rig.orchestrator.attach_shipment(id, wh.clone()).await {
+                Ok(_) => {
+                    done = true;
+                    break;
+                }
+                Err(e) if e.is_retryable() || matches!(e, Error::Provider { .. }) => {}
+                Err(e) => panic!("{number}: attach failed: {e}"),
+            }
+        }
+        assert!(done, "{number}: never attached");
+        attached.insert(id.clone());
+    }
+    figures.attached_by_operator = attached.len();
+
     // 2. Every order: one order at the simulator, and a record that is exported with the
-    //    simulator's reference or (Wapi only) flagged for an operator, naming the order.
+    //    simulator's reference (by the operator, for those flagged).
     let exported_events = rig.count_events(|k| matches!(k, EventKind::Exported { .. }));
     let mut exported: Vec<(Provider, Order)> = Vec::new();
     for (id, (provider, order)) in &by_id {
@@ -315,7 +361,9 @@ async fn run(per_provider: usize) -> Figures {
                 assert_eq!(shipment.provider_ref, reference, "{number}");
                 assert_eq!(shipment.order_id.as_str(), number);
                 assert_eq!(held[0].reference, reference, "{number}");
-                assert_eq!(stats.creates_of(number), 1, "{number}: sent once");
+                if !attached.contains(id) {
+                    assert_eq!(stats.creates_of(number), 1, "{number}: sent once");
+                }
                 assert_eq!(
                     exported_events.get(id).copied().unwrap_or(0),
                     1,
@@ -323,23 +371,6 @@ async fn run(per_provider: usize) -> Figures {
                 );
                 figures.exported += 1;
                 exported.push((*provider, order.clone()));
-            }
-            ExportState::Failed {
-                retryable: false,
-                reason,
-                ..
-            } if *provider == Provider::Wapi => {
-                assert!(
-                    reason.contains(number),
-                    "{number}: the operator's reason must name the order: {reason}"
-                );
-                assert!(
-                    reason.contains("already exists"),
-                    "{number}: only a refused duplicate needs an operator: {reason}"
-                );
-                assert!(stats.creates_of(number) >= 2, "{number}: {reason}");
-                assert_eq!(exported_events.get(id), None, "{number}");
-                figures.operator_attention += 1;
             }
             other => panic!("{number} ({provider:?}) ended {other:?}"),
         }
@@ -352,7 +383,7 @@ async fn run(per_provider: usize) -> Figures {
     assert!(rig.sphere.stats().duplicated_order_numbers().is_empty());
     // Each order for an operator is at least one refused duplicate (more when the refusal's
     // own answer was lost and the create sent again).
-    assert!(rig.wapi.stats().duplicates_refused as usize >= figures.operator_attention);
+    assert!(rig.wapi.stats().duplicates_refused as usize >= figures.attached_by_operator);
     assert_eq!(
         rig.wapi.orders().len() + rig.sphere.orders().len(),
         figures.orders,
@@ -567,10 +598,7 @@ async fn run(per_provider: usize) -> Figures {
 async fn a_thousand_orders_survive_thirty_percent_faults() {
     let figures = run(500).await;
     assert_eq!(figures.orders, 1_000);
-    assert_eq!(
-        figures.exported + figures.operator_attention,
-        figures.orders
-    );
+    assert_eq!(figures.exported, figures.orders);
     // The faults did happen, of every kind, and reached the orchestrator.
     for counts in [figures.wapi_faults, figures.sphere_faults] {
         assert!(
@@ -581,17 +609,15 @@ async fn a_thousand_orders_survive_thirty_percent_faults() {
             counts.resets > 0 && counts.lost_after_apply > 0,
             "{counts:?}"
         );
+        assert!(counts.server_errors_after_apply > 0, "{counts:?}");
     }
     assert!(figures.first_confirm_failures > 0);
-    assert!(figures.operator_attention > 0);
+    assert!(figures.attached_by_operator > 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "5,000 orders: a few minutes; run with --ignored"]
 async fn five_thousand_orders_survive_thirty_percent_faults() {
     let figures = run(2_500).await;
-    assert_eq!(
-        figures.exported + figures.operator_attention,
-        figures.orders
-    );
+    assert_eq!(figures.exported, figures.orders);
 }

@@ -522,7 +522,7 @@ async fn pushed_updates_find_re_exported_shipments() {
         "SO-9",
         "i0",
         ExportState::Exported {
-            shipment: ShipmentRef::new("SO-9-R1", "REF-2"),
+            shipment: ShipmentRef::new("SO-9~R1", "REF-2"),
             tracking_number: None,
             at: t0(),
         },
@@ -546,14 +546,18 @@ async fn pushed_updates_find_re_exported_shipments() {
         .ingest_tracking(
             &"i0".into(),
             vec![
+                update("SO-9~R1", "REF-2"),
+                update("SO-9~R2", "REF-3"),
+                update("SO-9~Rx", "REF-2"),
+                // A host order of that name is another order, never this one's shipment.
                 update("SO-9-R1", "REF-2"),
-                update("SO-9-R2", "REF-3"),
-                update("SO-9-Rx", "REF-2"),
+                // The host's id with the old shipment: not the one the record holds.
+                update("SO-9", "REF-1"),
             ],
         )
         .await
         .unwrap();
-    assert_eq!((report.polled, report.changed, report.failed), (3, 1, 2));
+    assert_eq!((report.polled, report.changed, report.failed), (5, 1, 4));
     let record = store.get(&"SO-9".into()).await.unwrap().unwrap();
     assert_eq!(record.current_status.unwrap().original, "moving");
 }
@@ -642,7 +646,7 @@ async fn an_answer_about_a_replaced_shipment_is_not_applied() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     let mut record = store.get(&order.id).await.unwrap().unwrap();
     assert_eq!(record.history.len(), 1, "the export's first status");
-    let replacement = ShipmentRef::new("SO-1-R1", "NEW-1");
+    let replacement = ShipmentRef::new("SO-1~R1", "NEW-1");
     record.export = ExportState::Exported {
         shipment: replacement.clone(),
         tracking_number: None,

@@ -7,7 +7,17 @@
 //! answered; mapping that status to the crate [`Error`] is the provider's job (one function
 //! per provider). The client itself only fails with [`Error::Timeout`], [`Error::Transport`],
 //! [`Error::RateLimited`] (429 after the retry budget) and [`Error::Protocol`] (a body over the
-//! cap).
+//! cap, or a redirect).
+//!
+//! Credentials stay with the provider they belong to:
+//! - **no redirect is followed** and no `Referer` is ever sent: a 3xx answer is an
+//!   [`Error::Protocol`] naming the origin it points to, so an API key, a signature or a body
+//!   never travels to another server, and another server's answer is never taken for the
+//!   provider's;
+//! - base URLs with a user name or password are refused ([`check_base_url`]);
+//! - every response body is scrubbed before anyone reads it: each configured secret and each
+//!   value of a request header marked sensitive (a signature, a bearer token) that a provider
+//!   echoes back becomes `[redacted]`, so it cannot reach an error, a stored record or an event.
 //!
 //! What lives elsewhere: signing and authentication headers (each provider's `client.rs`),
 //! JSON shapes (each provider's `wire.rs`).
@@ -22,7 +32,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, USER_AGENT};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, LOCATION, RETRY_AFTER, USER_AGENT};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -44,6 +54,53 @@ pub const DEFAULT_MAX_BODY: usize = 8 * 1024 * 1024;
 pub const DEFAULT_MAX_ERROR_BODY: usize = 64 * 1024;
 /// Longest body excerpt put into an error message, in characters.
 const EXCERPT_CHARS: usize = 200;
+/// What a secret echoed in a response body is replaced with.
+const REDACTED: &[u8] = b"[redacted]";
+
+/// `url` as it may be shown in `Debug` output: any query (where a `?key=` could hide) replaced
+/// by `[redacted]`, any password by `redacted`. Text that is not a URL is cut before its first `?`.
+pub(crate) fn redacted_url(url: &str) -> String {
+    match Url::parse(url.trim()) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                // Cannot fail on a URL that already has a password.
+                let _ = parsed.set_password(Some("redacted"));
+            }
+            if parsed.query().is_some() {
+                parsed.set_query(Some("[redacted]"));
+            }
+            parsed.to_string()
+        }
+        Err(_) => match url.find('?') {
+            Some(at) => format!("{}?[redacted]", &url[..at]),
+            None => url.to_owned(),
+        },
+    }
+}
+
+/// Parses a provider's base URL from configuration: http or https, usable as a base, and
+/// without user name, password, query or fragment (credentials go in the provider's own
+/// settings, where they are kept out of `Debug` output and logs).
+///
+/// # Errors
+///
+/// The [`FieldError`] at `base_url` saying what is wrong; it never quotes the URL.
+pub fn check_base_url(text: &str) -> std::result::Result<Url, FieldError> {
+    let refuse = |reason: &str| FieldError::new("base_url", reason);
+    let url = Url::parse(text.trim()).map_err(|_| refuse("must be an http(s) URL"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
+        return Err(refuse("must be an http(s) URL"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(refuse(
+            "must not carry a user name or password (credentials are separate settings)",
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(refuse("must not have a query or fragment"));
+    }
+    Ok(url)
+}
 
 /// A request rate limit: `per_second` sustained, up to `burst` at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,6 +198,8 @@ pub struct Request {
     body: Option<Bytes>,
     idempotent: bool,
     endpoint: String,
+    /// Values of the headers marked sensitive, scrubbed from the answer's body.
+    sensitive: Vec<Bytes>,
 }
 
 impl fmt::Debug for Request {
@@ -168,6 +227,7 @@ impl Request {
             body: None,
             idempotent: false,
             endpoint,
+            sensitive: Vec::new(),
         }
     }
 
@@ -184,7 +244,8 @@ impl Request {
         self
     }
 
-    /// Adds a header; a `sensitive` one is never printed by the HTTP stack.
+    /// Adds a header. A `sensitive` one is never printed by the HTTP stack, and its value (and
+    /// a bearer token's token) is scrubbed from the answer's body should the provider echo it.
     pub fn with_header(
         mut self,
         name: HeaderName,
@@ -192,6 +253,13 @@ impl Request {
         sensitive: bool,
     ) -> Self {
         value.set_sensitive(sensitive);
+        if sensitive {
+            let bytes = Bytes::copy_from_slice(value.as_bytes());
+            if let Some(token) = bytes.strip_prefix(b"Bearer ") {
+                self.sensitive.push(Bytes::copy_from_slice(token));
+            }
+            self.sensitive.push(bytes);
+        }
         self.headers.insert(name, value);
         self
     }
@@ -298,6 +366,15 @@ impl HttpClient {
     ) -> Result<Self> {
         config.validate()?;
         let provider = provider.into();
+        if !base.username().is_empty() || base.password().is_some() {
+            return Err(Error::validation(
+                format!("{provider} configuration"),
+                vec![FieldError::new(
+                    "base_url",
+                    "must not carry a user name or password (credentials are separate settings)",
+                )],
+            ));
+        }
         let mut default_headers = HeaderMap::new();
         default_headers.insert(
             USER_AGENT,
@@ -311,6 +388,10 @@ impl HttpClient {
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .default_headers(default_headers)
+            // A redirect would carry the credentials (and a 307/308 the body) to whatever
+            // origin it names, and its answer would pass for the provider's.
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false)
             .build()
             .map_err(|e| Error::transport(format!("{provider} client setup"), e.without_url()))?;
         let limiter = config.rate_limit.and_then(|limit| {
@@ -475,6 +556,12 @@ impl HttpClient {
             .fold(text.to_owned(), |t, s| t.replace(s.expose(), "[redacted]"))
     }
 
+    /// A fresh backoff under this client's retry policy, for an adapter that repeats a call
+    /// itself (a create re-sent only after a lookup found nothing).
+    pub fn backoff(&self) -> Backoff {
+        Backoff::new(&self.config.retry, self.fork_rng())
+    }
+
     fn fork_rng(&self) -> fastrand::Rng {
         let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
         rng.fork()
@@ -501,6 +588,14 @@ impl HttpClient {
         }
         let mut response = builder.send().await.map_err(classify)?;
         let status = response.status().as_u16();
+        if (300..400).contains(&status) {
+            return Err(AttemptError::Fatal(self.redirected(
+                request,
+                url,
+                status,
+                response.headers(),
+            )));
+        }
         let headers = response.headers().clone();
         let success = (200..300).contains(&status);
         let cap = if success {
@@ -530,8 +625,59 @@ impl HttpClient {
         Ok(Response {
             status,
             headers,
-            body: body.freeze(),
+            body: self.redact(body.freeze(), request),
         })
+    }
+
+    /// `body` with every configured secret and every sensitive header value of `request`
+    /// replaced by `[redacted]`; the same bytes, uncopied, when none occurs.
+    fn redact(&self, mut body: Bytes, request: &Request) -> Bytes {
+        let needles = self
+            .secrets
+            .iter()
+            .map(|s| s.expose().as_bytes())
+            .chain(request.sensitive.iter().map(|b| &b[..]));
+        for needle in needles.filter(|n| !n.is_empty()) {
+            if memchr::memmem::find(&body, needle).is_none() {
+                continue;
+            }
+            let mut scrubbed = BytesMut::with_capacity(body.len());
+            let mut from = 0;
+            for at in memchr::memmem::find_iter(&body, needle) {
+                // Overlapping matches: the earlier one already covered this one.
+                if at < from {
+                    continue;
+                }
+                scrubbed.extend_from_slice(&body[from..at]);
+                scrubbed.extend_from_slice(REDACTED);
+                from = at + needle.len();
+            }
+            scrubbed.extend_from_slice(&body[from..]);
+            body = scrubbed.freeze();
+        }
+        body
+    }
+
+    /// The error for a 3xx answer: redirects are never followed (see the module docs). Only
+    /// the origin of the location is named, never its path or query.
+    fn redirected(&self, request: &Request, url: &Url, status: u16, headers: &HeaderMap) -> Error {
+        let target = headers
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|location| url.join(location).ok())
+            .map(|to| to.origin().ascii_serialization());
+        match target {
+            Some(origin) => Error::protocol(format!(
+                "{} answered {} with a redirect (HTTP {status}) to {origin}; redirects are \
+                 not followed",
+                self.labels.provider, request.endpoint
+            )),
+            None => Error::protocol(format!(
+                "{} answered {} with HTTP {status} and no readable location; redirects are \
+                 not followed",
+                self.labels.provider, request.endpoint
+            )),
+        }
     }
 
     fn over_cap(&self, request: &Request, cap: usize) -> Error {
@@ -618,12 +764,138 @@ mod tests {
             .expect(1)
             .create_async()
             .await;
-        let req =
-            Request::new(Method::POST, &["x"]).with_json_body(Bytes::from_static(b"same bytes"));
+        let req = Request::new(Method::POST, &["x"])
+            .with_json_body(Bytes::from_static(b"same bytes"))
+            .idempotent(true);
         let r = client(&server, fast()).send(&req).await.unwrap();
         assert_eq!((r.status, &r.body[..]), (200, &b"done"[..]));
         fail.assert_async().await;
         ok.assert_async().await;
+    }
+
+    #[tokio::test]
+    async fn a_request_that_is_not_idempotent_is_not_sent_again_after_a_5xx() {
+        // The server may have stored it before failing: the caller decides (after a lookup).
+        let mut server = mockito::Server::new_async().await;
+        let mock = server
+            .mock("POST", "/api/x")
+            .with_status(500)
+            .expect(1)
+            .create_async()
+            .await;
+        let r = client(&server, fast())
+            .send(&Request::new(Method::POST, &["x"]))
+            .await
+            .unwrap();
+        assert_eq!(r.status, 500);
+        mock.assert_async().await;
+    }
+
+    #[tokio::test]
+    async fn redirects_are_refused_and_never_followed_nor_referred() {
+        let mut elsewhere = mockito::Server::new_async().await;
+        let stolen = elsewhere
+            .mock("POST", mockito::Matcher::Any)
+            .expect(0)
+            .create_async()
+            .await;
+        let mut server = mockito::Server::new_async().await;
+        for status in [301, 302, 303, 307, 308] {
+            let redirect = server
+                .mock("POST", "/api/x")
+                .match_header("referer", mockito::Matcher::Missing)
+                .with_status(status)
+                .with_header(
+                    "location",
+                    &format!("{}/collect?key=s3cr3t", elsewhere.url()),
+                )
+                .expect(1)
+                .create_async()
+                .await;
+            let request = Request::new(Method::POST, &["x"])
+                .with_header(
+                    HeaderName::from_static("key"),
+                    HeaderValue::from_static("s3cr3t"),
+                    true,
+                )
+                .with_json_body(Bytes::from_static(b"{}"))
+                .idempotent(true);
+            let err = client(&server, fast()).send(&request).await.unwrap_err();
+            let Error::Protocol { message } = &err else {
+                panic!("{status}: {err:?}");
+            };
+            assert!(message.contains(&elsewhere.url()), "{message}");
+            assert!(message.contains(&format!("HTTP {status}")), "{message}");
+            assert!(
+                !message.contains("s3cr3t") && !message.contains("collect"),
+                "{message}"
+            );
+            redirect.assert_async().await;
+            redirect.remove_async().await;
+        }
+        stolen.assert_async().await;
+    }
+
+    #[tokio::test]
+    async fn secrets_and_sensitive_header_values_echoed_in_bodies_are_redacted() {
+        let mut server = mockito::Server::new_async().await;
+        server
+            .mock("POST", "/api/echo")
+            .with_status(200)
+            .with_body_from_request(|request| {
+                let signature = request
+                    .header("x-signature")
+                    .first()
+                    .map(|v| v.as_bytes().to_vec())
+                    .unwrap_or_default();
+                let mut body = b"{\"you_sent\":\"".to_vec();
+                body.extend_from_slice(&signature);
+                body.extend_from_slice(b"\",\"key\":\"s3cr3t\",\"token\":\"t0ken\"}");
+                body
+            })
+            .create_async()
+            .await;
+        let request = Request::new(Method::POST, &["echo"])
+            .with_header(
+                HeaderName::from_static("x-signature"),
+                HeaderValue::from_static("62632382e16fa3a1eba48be2c5aab85a879a5dfb"),
+                true,
+            )
+            .with_header(
+                reqwest::header::AUTHORIZATION,
+                HeaderValue::from_static("Bearer t0ken"),
+                true,
+            );
+        let r = client(&server, fast()).send(&request).await.unwrap();
+        assert_eq!(
+            std::str::from_utf8(&r.body).unwrap(),
+            r#"{"you_sent":"[redacted]","key":"[redacted]","token":"[redacted]"}"#
+        );
+    }
+
+    #[test]
+    fn base_urls_with_credentials_are_refused() {
+        assert!(check_base_url("https://api.example.com/v2").is_ok());
+        for bad in [
+            "https://user:pw@api.example.com/v2",
+            "https://user@api.example.com/v2",
+            "https://api.example.com/v2?key=1",
+            "ftp://api.example.com",
+            "not a url",
+        ] {
+            let problem = check_base_url(bad).unwrap_err();
+            assert_eq!(problem.path, "base_url");
+            assert!(!problem.reason.contains("pw"), "{problem}");
+        }
+        let err = HttpClient::new(
+            "test",
+            "t",
+            Url::parse("http://u:pw@127.0.0.1:1/").unwrap(),
+            HttpConfig::default(),
+            vec![],
+        )
+        .unwrap_err();
+        assert_eq!(err.field_errors()[0].path, "base_url");
     }
 
     #[tokio::test]
@@ -639,7 +911,7 @@ mod tests {
         let mut config = fast();
         config.retry = config.retry.with_max_retries(2);
         let r = client(&server, config)
-            .send(&Request::new(Method::POST, &["x"]))
+            .send(&Request::new(Method::POST, &["x"]).idempotent(true))
             .await
             .unwrap();
         assert_eq!(r.status, 503);
@@ -766,6 +1038,19 @@ mod tests {
         assert!(msg.contains("POST /tracking"), "{msg}");
         assert!(msg.contains("[redacted]"), "{msg}");
         assert!(!msg.contains("s3cr3t"), "{msg}");
+    }
+
+    #[test]
+    fn urls_in_debug_output_lose_query_and_password() {
+        assert_eq!(
+            redacted_url("https://u:pw@api.spherewms.com/v2/wms?key=s3cr3t#x"),
+            "https://u:redacted@api.spherewms.com/v2/wms?[redacted]#x"
+        );
+        assert_eq!(
+            redacted_url("https://api.spherewms.com/v2/wms"),
+            "https://api.spherewms.com/v2/wms"
+        );
+        assert_eq!(redacted_url("not a url?key=s3cr3t"), "not a url?[redacted]");
     }
 
     #[test]

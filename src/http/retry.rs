@@ -1,10 +1,14 @@
 //! When to retry a request and how long to wait: [`RetryConfig`], decorrelated-jitter
 //! [`Backoff`], and [`decide`], the one pure function that makes the decision.
 //!
-//! Retried: 5xx, 408, 429 and connect errors (the request never left). A timeout or a
-//! connection dropped after the request was sent is retried only for idempotent calls, since
-//! the provider may have acted on it. `Retry-After` (seconds or HTTP-date) is honoured on 429
-//! and 503, capped by the remaining retry budget.
+//! Retried for every call: 408, 429 and connect errors, after which the provider has surely
+//! not acted on the request. Retried only for idempotent calls (reads, full replacements, and
+//! creates the provider de-duplicates by order number): 5xx, timeouts and connections dropped
+//! after the request was sent, since the provider may have acted on it — a server can store
+//! an order and then fail to answer. A create of a provider that can look orders up is sent
+//! as not idempotent, and the adapter looks the order up before it sends the create again.
+//! `Retry-After` (seconds or HTTP-date) is honoured on 429 and 503, capped by the remaining
+//! retry budget.
 
 use std::time::{Duration, SystemTime};
 
@@ -140,7 +144,9 @@ pub fn decide(
     config: &RetryConfig,
 ) -> Decision {
     let retryable = match outcome {
-        AttemptOutcome::Status { status, .. } => status == 408 || status == 429 || status >= 500,
+        AttemptOutcome::Status { status, .. } => {
+            status == 408 || status == 429 || (status >= 500 && idempotent)
+        }
         AttemptOutcome::ConnectFailed => true,
         AttemptOutcome::TimedOut | AttemptOutcome::ConnectionDropped => idempotent,
     };
@@ -202,7 +208,10 @@ mod tests {
             (status(422), 0, true, Decision::Stop),
             (status(408), 0, false, Decision::RetryAfter(b)),
             (status(429), 0, false, Decision::RetryAfter(b)),
-            (status(500), 0, false, Decision::RetryAfter(b)),
+            (status(500), 0, true, Decision::RetryAfter(b)),
+            // A server may fail after acting on a request: only a repeatable one is re-sent.
+            (status(500), 0, false, Decision::Stop),
+            (status(503), 0, false, Decision::Stop),
             (status(502), 2, true, Decision::RetryAfter(b)),
             (status(503), 4, true, Decision::RetryAfter(b)),
             (status(503), 5, true, Decision::Stop),

@@ -8,6 +8,7 @@ mod codes;
 mod directory;
 mod exception;
 mod ids;
+mod limits;
 mod merge;
 mod order;
 mod shipment;
@@ -22,6 +23,10 @@ pub use exception::{
     ExceptionReason, KeyField, OrderException, Resolution, ResolutionAction, SuspendedEdit,
 };
 pub use ids::{InstanceId, OrderId, Sku};
+pub(crate) use limits::usable_id;
+pub use limits::{
+    ADDRESS_LINES_MAX, CART_LINES_MAX, ID_MAX_CHARS, LABELS_MAX, REEXPORT_MARKER, TEXT_MAX_CHARS,
+};
 pub(crate) use merge::merge_statuses_owned;
 pub use merge::{MergedHistory, StatusOrder, is_reportable_change, merge_statuses};
 pub use order::{Address, CartLine, Customer, Order, Payment, normalize_phone};

@@ -2,12 +2,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::codes::{is_country_code, is_currency_code};
 use super::ids::{OrderId, Sku};
+use super::limits::{
+    ADDRESS_LINES_MAX, CART_LINES_MAX, ID_MAX_CHARS, LABELS_MAX, TEXT_MAX_CHARS, check_text,
+};
 use crate::error::{Error, FieldError, Result};
 
 /// A confirmed order of the host, the unit that is exported to a fulfillment company.
@@ -160,6 +163,18 @@ impl Order {
 
     /// Checks everything a fulfillment company needs, reporting every problem at once.
     ///
+    /// Besides the business rules (a phone in E.164, ISO country and currency codes, a street,
+    /// a non-empty cart of positive quantities, no negative amounts), every text is bounded
+    /// ([`model` limits](super::ID_MAX_CHARS)): ids, skus, tags and custom-field keys at most
+    /// [`ID_MAX_CHARS`](super::ID_MAX_CHARS) characters, other texts at most
+    /// [`TEXT_MAX_CHARS`](super::TEXT_MAX_CHARS), no control characters anywhere; at most
+    /// [`ADDRESS_LINES_MAX`](super::ADDRESS_LINES_MAX) street lines,
+    /// [`CART_LINES_MAX`](super::CART_LINES_MAX) cart lines and
+    /// [`LABELS_MAX`](super::LABELS_MAX) tags and custom fields; `confirmed_at` must lie in the
+    /// years 1970 to 9999, which every provider's date format can carry. (The orchestrator
+    /// also refuses host order ids containing [`REEXPORT_MARKER`](super::REEXPORT_MARKER),
+    /// `~`, which it reserves for the numbers of re-exported orders.)
+    ///
     /// # Errors
     ///
     /// [`Error::Validation`] listing each bad field with its path and reason.
@@ -198,6 +213,11 @@ impl Order {
 
         if self.id.as_str().trim().is_empty() {
             bad("id", "must not be empty");
+        }
+        if let Some(at) = self.confirmed_at {
+            if !(earliest_date()..=latest_date()).contains(&at) {
+                bad("confirmed_at", "must lie in the years 1970 to 9999");
+            }
         }
         if self.customer.name.trim().is_empty() {
             bad("customer.name", "must not be empty");
@@ -246,12 +266,101 @@ impl Order {
             bad("currency", "must be an active ISO 4217 code in upper case");
         }
 
+        self.check_bounds(&mut errors);
+
         if errors.is_empty() {
             Ok(())
         } else {
             Err(Error::validation(format!("order {}", self.id), errors))
         }
     }
+
+    /// The length, count and control-character rules of [`Order::validate`].
+    fn check_bounds(&self, errors: &mut Vec<FieldError>) {
+        let id = |path: &str, value: &str, errors: &mut Vec<FieldError>| {
+            check_text(path, value, ID_MAX_CHARS, errors)
+        };
+        let text = |path: &str, value: &str, errors: &mut Vec<FieldError>| {
+            check_text(path, value, TEXT_MAX_CHARS, errors)
+        };
+        let count = |path: &str, n: usize, max: usize, errors: &mut Vec<FieldError>| {
+            if n > max {
+                errors.push(FieldError::new(
+                    path,
+                    format!("must have at most {max} entries"),
+                ));
+            }
+        };
+        id("id", self.id.as_str(), errors);
+        text("customer.name", &self.customer.name, errors);
+        text("customer.phone", &self.customer.phone, errors);
+        if let Some(email) = &self.customer.email {
+            text("customer.email", email, errors);
+        }
+        let address = &self.address;
+        if let Some(region) = &address.region {
+            text("address.region", region, errors);
+        }
+        text("address.city", &address.city, errors);
+        text("address.postcode", &address.postcode, errors);
+        count(
+            "address.lines",
+            address.lines.len(),
+            ADDRESS_LINES_MAX,
+            errors,
+        );
+        for (i, line) in address.lines.iter().enumerate() {
+            text(&format!("address.lines[{i}]"), line, errors);
+        }
+        if let Some(value) = &address.provider_address_id {
+            id("address.provider_address_id", value, errors);
+        }
+        if let Some(value) = &address.pickup_point_id {
+            id("address.pickup_point_id", value, errors);
+        }
+        count("lines", self.lines.len(), CART_LINES_MAX, errors);
+        for (i, line) in self.lines.iter().enumerate() {
+            id(&format!("lines[{i}].sku"), line.sku.as_str(), errors);
+            text(&format!("lines[{i}].name"), &line.name, errors);
+            if let Some(kind) = &line.product_type {
+                id(&format!("lines[{i}].product_type"), kind, errors);
+            }
+        }
+        count("tags", self.tags.len(), LABELS_MAX, errors);
+        for tag in &self.tags {
+            id("tags", tag, errors);
+        }
+        count(
+            "custom_fields",
+            self.custom_fields.len(),
+            LABELS_MAX,
+            errors,
+        );
+        for (key, value) in &self.custom_fields {
+            id("custom_fields", key, errors);
+            text(
+                &format!(
+                    "custom_fields.{}",
+                    key.chars().take(ID_MAX_CHARS).collect::<String>()
+                ),
+                value,
+                errors,
+            );
+        }
+    }
+}
+
+/// The first instant `confirmed_at` may be: 1970-01-01T00:00:00Z.
+fn earliest_date() -> DateTime<Utc> {
+    DateTime::UNIX_EPOCH
+}
+
+/// The last instant `confirmed_at` may be: the end of 9999, shifted by the largest UTC offset a
+/// provider may apply, so that every local date still has four digits.
+fn latest_date() -> DateTime<Utc> {
+    NaiveDate::from_ymd_opt(9999, 12, 30)
+        .and_then(|d| d.and_hms_opt(23, 59, 59))
+        .map_or(DateTime::UNIX_EPOCH, |d| d.and_utc())
 }
 
 /// The phone with spaces, dashes, dots and brackets removed, as sent to providers.
@@ -600,9 +709,21 @@ mod hostile {
             "payment.amount",
             "currency",
         ];
+        const BOUNDED: &[&str] = &[
+            "confirmed_at",
+            "customer.email",
+            "address.region",
+            "address.provider_address_id",
+            "address.pickup_point_id",
+            "tags",
+            "custom_fields",
+        ];
         FIXED.contains(&path)
+            || BOUNDED.contains(&path)
+            || path.starts_with("address.lines[")
+            || path.starts_with("custom_fields.")
             || (0..lines).any(|i| {
-                ["sku", "quantity", "unit_price"]
+                ["sku", "quantity", "unit_price", "name", "product_type"]
                     .iter()
                     .any(|field| path == format!("lines[{i}].{field}"))
             })

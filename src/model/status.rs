@@ -261,11 +261,67 @@ impl DeliveryStatus {
     }
 }
 
-/// Trims and cuts a provider's status text to [`ORIGINAL_MAX_CHARS`] characters.
+impl DeliveryStatus {
+    /// The status with every text a provider sent bounded, as fulfillkit keeps it: the
+    /// original text as [`clean_original`] makes it; carrier, problem and pickup-point texts
+    /// trimmed, cut to [`TEXT_MAX_CHARS`](super::TEXT_MAX_CHARS) characters and cleaned of
+    /// control characters; a tracking number or link that is blank, longer than that or holds
+    /// a control character dropped (a cut number would be a wrong one). Short clean texts are
+    /// kept as they are, without a copy.
+    pub(crate) fn bounded(mut self) -> Self {
+        use super::limits::{TEXT_MAX_CHARS as MAX, bound_text, usable_id};
+        fn keep(text: &mut String) {
+            if let std::borrow::Cow::Owned(bounded) = bound_text(text, MAX) {
+                *text = bounded;
+            } else if text.len() != text.trim().len() {
+                *text = text.trim().to_owned();
+            }
+        }
+        let untrimmed = |t: &str| t.starts_with(is_trimmed) || t.ends_with(is_trimmed);
+        if self.original.len() > ORIGINAL_MAX_CHARS || untrimmed(&self.original) {
+            self.original = clean_original(&self.original);
+        }
+        if let Some(carrier) = &mut self.carrier {
+            keep(carrier);
+        }
+        if let Some(Problem::Other(text)) = &mut self.problem {
+            keep(text);
+        }
+        self.carrier_tracking_number = self
+            .carrier_tracking_number
+            .take()
+            .filter(|n| usable_id(n, MAX));
+        self.tracking_url = self.tracking_url.take().filter(|u| usable_id(u, MAX));
+        if let Some(point) = &mut self.pickup_point {
+            for text in [
+                &mut point.id,
+                &mut point.name,
+                &mut point.address,
+                &mut point.postcode,
+            ] {
+                keep(text);
+            }
+            point.phones.retain(|p| usable_id(p, MAX));
+            if let Some(note) = &mut point.opening_hours.note {
+                keep(note);
+            }
+        }
+        self
+    }
+}
+
+/// What [`clean_original`] strips from both ends: whitespace and ASCII control characters
+/// (PHP's `trim`, which SalesRender uses, strips NUL and the vertical tab too).
+fn is_trimmed(c: char) -> bool {
+    c.is_whitespace() || c.is_ascii_control()
+}
+
+/// Trims whitespace and ASCII control characters from both ends and cuts a provider's status
+/// text to [`ORIGINAL_MAX_CHARS`] characters.
 pub fn clean_original(text: &str) -> String {
-    let trimmed = text.trim();
+    let trimmed = text.trim_matches(is_trimmed);
     match trimmed.char_indices().nth(ORIGINAL_MAX_CHARS) {
-        Some((cut, _)) => trimmed[..cut].trim_end().to_owned(),
+        Some((cut, _)) => trimmed[..cut].trim_end_matches(is_trimmed).to_owned(),
         None => trimmed.to_owned(),
     }
 }

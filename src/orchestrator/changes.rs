@@ -18,22 +18,17 @@
 //! so the host's triggers and validators can skip the order ([`Orchestrator::automation_allowed`]
 //! answers the same question on demand). [`Orchestrator::resolve_exception`] ends it.
 //!
-//! Re-export numbering: the provider's create is idempotent on the order number, so exporting
-//! an order anew needs a new number. The record's `export_seq` counts re-exports and the
-//! provider sees [`provider_order_id`]: the host's id while it is 0, `"{id}-R{seq}"` after.
-//! The shipment's [`ShipmentRef::order_id`](crate::model::ShipmentRef) is then that number,
-//! while records, exceptions and events keep the host's id.
+//! A re-exported order carries a new number at its provider ([`super::provider_order_id`]).
 //!
 //! Tracking and the export itself live elsewhere in the orchestrator.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use super::{
     Automation, EventKind, ExceptionFilter, ExportOutcome, ExportState, Fingerprints, Instance,
-    Orchestrator, PAGE, PendingUpdate, ShipmentRecord, Target,
+    Orchestrator, PAGE, PendingUpdate, ShipmentRecord, Target, numbering,
 };
 use crate::error::{Error, FieldError, Result};
 use crate::model::{
@@ -118,40 +113,6 @@ pub struct ExceptionPage {
     pub exceptions: Vec<OrderException>,
     /// Pass this as `after` for the next page; `None` on the last page.
     pub next_after: Option<OrderId>,
-}
-
-/// The order number the provider knows after `export_seq` re-exports: `order_id` itself at 0,
-/// `"{order_id}-R{export_seq}"` after.
-///
-/// A provider's create is idempotent on the order number, so exporting an order anew
-/// ([`ResolutionAction::Reexport`]) needs a new one; [`ShipmentRecord::export_seq`] counts
-/// re-exports. The provider's [`ShipmentRef::order_id`](crate::model::ShipmentRef) is this
-/// number, while records, exceptions and events keep the host's id.
-///
-/// ```
-/// use fulfillkit::model::OrderId;
-/// use fulfillkit::orchestrator::provider_order_id;
-///
-/// assert_eq!(provider_order_id(&OrderId::new("SO-1"), 0).as_str(), "SO-1");
-/// assert_eq!(provider_order_id(&OrderId::new("SO-1"), 2).as_str(), "SO-1-R2");
-/// ```
-pub fn provider_order_id(order_id: &OrderId, export_seq: u32) -> OrderId {
-    if export_seq == 0 {
-        order_id.clone()
-    } else {
-        OrderId::new(format!("{order_id}-R{export_seq}"))
-    }
-}
-
-/// `order` as the provider knows it: with [`provider_order_id`] as its id.
-pub(super) fn provider_order(order: &Order, export_seq: u32) -> Cow<'_, Order> {
-    if export_seq == 0 {
-        Cow::Borrowed(order)
-    } else {
-        let mut renumbered = order.clone();
-        renumbered.id = provider_order_id(&order.id, export_seq);
-        Cow::Owned(renumbered)
-    }
 }
 
 /// Whether an update that failed with `error` may succeed later unchanged. A `Provider` error
@@ -348,7 +309,7 @@ impl Orchestrator {
     ///   refused version (and later edits up to the last one) is not sent again.
     /// - [`ResolutionAction::Reexport`]: the latest requested version is routed and checked,
     ///   the old shipment is cancelled at its provider, and the order is exported as a new
-    ///   shipment under the next [`provider_order_id`]. When the provider can no longer
+    ///   shipment under the next [`provider_order_id`](super::provider_order_id). When the provider can no longer
     ///   cancel, nothing is re-exported (that would ship twice) and the exception stays open.
     /// - [`ResolutionAction::CancelledAtProvider`]: the shipment is marked
     ///   [`StatusCode::Cancelled`] (with [`EventKind::DeliveryStatusChanged`]).
@@ -582,7 +543,7 @@ impl Orchestrator {
                 .raise(record, order, changed, ExceptionReason::Unsupported, None)
                 .await;
         }
-        let sent = provider_order(order, record.export_seq);
+        let sent = numbering::provider_order(order, record.export_seq);
         match instance
             .provider
             .update_order(&shipment, &sent, waybill)

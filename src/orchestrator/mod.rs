@@ -43,6 +43,7 @@ mod directory;
 mod events;
 mod instance;
 mod locks;
+mod numbering;
 mod routing;
 mod stock;
 mod store;
@@ -59,6 +60,7 @@ use serde::{Deserialize, Serialize};
 // Each concern's file decides what it makes public.
 pub use changes::*;
 pub use directory::*;
+pub use numbering::provider_order_id;
 pub use stock::*;
 pub use tracking::*;
 
@@ -115,15 +117,30 @@ pub enum ExportOutcome {
 
 /// What [`Orchestrator::retry_failed_exports`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct RetryReport {
-    /// Failed exports tried again.
+    /// Failed exports and abandoned intents tried again.
     pub attempted: usize,
+    /// Of those, export intents whose owner was gone.
+    pub abandoned: usize,
     /// Of those, now exported.
     pub exported: usize,
     /// Of those, failed again.
     pub failed: usize,
     /// Failed exports left alone: not retryable, or automation suspended.
     pub skipped: usize,
+}
+
+impl RetryReport {
+    fn count(&mut self, outcome: &Result<ExportOutcome>) {
+        match outcome {
+            Ok(ExportOutcome::Exported { .. } | ExportOutcome::AlreadyExported { .. }) => {
+                self.exported += 1
+            }
+            Ok(_) => self.skipped += 1,
+            Err(_) => self.failed += 1,
+        }
+    }
 }
 
 /// What [`Orchestrator::reconcile`] did.
@@ -199,8 +216,11 @@ impl OrchestratorBuilder {
         self
     }
 
-    /// How old an unfinished export intent must be before another caller takes it over
-    /// (default 10 minutes, longer than a provider call with all its retries).
+    /// How old an unfinished export intent written by *another* orchestrator (a replica
+    /// sharing the store) must be before this one takes it over (default 10 minutes, longer
+    /// than a provider call with all its retries). An intent this orchestrator wrote and no
+    /// longer works on (the call's future was dropped, or saving its result failed) is taken
+    /// over at once.
     pub fn stale_intent_after(mut self, age: Duration) -> Self {
         self.stale_intent = age;
         self
@@ -235,9 +255,17 @@ impl OrchestratorBuilder {
     /// # Errors
     ///
     /// [`Error::Validation`] listing every problem: duplicate instance ids, rules naming an
-    /// unknown instance, strict addresses on a provider without an address directory.
+    /// unknown instance, strict addresses on a provider without an address directory, a poll
+    /// policy with a zero or absurd interval ([`PollPolicy::validate`]).
     pub fn build(self) -> Result<Orchestrator> {
         let mut errors = Vec::new();
+        if let Err(e) = self.poll_policy.validate() {
+            errors.extend(
+                e.field_errors()
+                    .iter()
+                    .map(|f| FieldError::new(format!("poll_policy.{}", f.path), f.reason.clone())),
+            );
+        }
         let mut by_id = HashMap::new();
         for (i, instance) in self.instances.iter().enumerate() {
             if by_id.insert(instance.id.clone(), i).is_some() {
@@ -286,6 +314,7 @@ impl OrchestratorBuilder {
                 poll_policy: self.poll_policy,
                 tracking_concurrency: self.tracking_concurrency,
                 locks: locks::OrderLocks::default(),
+                owner: format!("fulfillkit-{:016x}", fastrand::u64(..)),
             }),
         })
     }
@@ -320,6 +349,8 @@ struct Inner {
     poll_policy: PollPolicy,
     tracking_concurrency: usize,
     locks: locks::OrderLocks,
+    /// Names this orchestrator in the export intents it writes.
+    owner: String,
 }
 
 impl fmt::Debug for Orchestrator {
@@ -361,6 +392,13 @@ impl Orchestrator {
     /// The store.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
+    }
+
+    /// The name this orchestrator writes into its export intents
+    /// ([`ExportState::Exporting::owner`](ExportState::Exporting)): random per orchestrator,
+    /// so replicas sharing a store tell their own intents from the others'.
+    pub fn owner(&self) -> &str {
+        &self.inner.owner
     }
 
     /// Where `order` would go: the first rule whose condition matches and whose instance is
@@ -449,13 +487,47 @@ impl Orchestrator {
         .await
     }
 
-    /// Tries every failed, retryable export again (automation must be active).
+    /// Tries every failed, retryable export again (automation must be active), and takes
+    /// over export intents whose owner is gone: this orchestrator's own that no call works on
+    /// any more (its future was dropped, or saving the result failed), and other
+    /// orchestrators' older than [`stale_intent_after`](OrchestratorBuilder::stale_intent_after).
+    /// The provider's create is idempotent on the order number, so an order the abandoned call
+    /// did create is found, never made twice.
     ///
     /// # Errors
     ///
     /// Only store errors; provider errors are counted in the report and kept in the records.
     pub async fn retry_failed_exports(&self) -> Result<RetryReport> {
         let mut report = RetryReport::default();
+        let mut after: Option<OrderId> = None;
+        loop {
+            let page = self
+                .inner
+                .store
+                .list_exporting(after.as_ref(), PAGE)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.order_id.clone());
+            for record in page {
+                if !self.intent_abandoned(&record.export, self.inner.stale_intent)
+                    || record.automation == Automation::Suspended
+                {
+                    continue;
+                }
+                report.abandoned += 1;
+                report.attempted += 1;
+                let outcome = self
+                    .export(
+                        &record.order,
+                        Target::Instance(&record.instance),
+                        Some(Waybill::clone(&record.waybill)),
+                        true,
+                        self.inner.stale_intent,
+                    )
+                    .await;
+                report.count(&outcome);
+            }
+        }
         let mut after: Option<OrderId> = None;
         loop {
             let page = self.inner.store.list_failed(after.as_ref(), PAGE).await?;
@@ -483,13 +555,7 @@ impl Orchestrator {
                         self.inner.stale_intent,
                     )
                     .await;
-                match outcome {
-                    Ok(ExportOutcome::Exported { .. } | ExportOutcome::AlreadyExported { .. }) => {
-                        report.exported += 1
-                    }
-                    Ok(_) => report.skipped += 1,
-                    Err(_) => report.failed += 1,
-                }
+                report.count(&outcome);
             }
         }
         Ok(report)
@@ -580,6 +646,117 @@ impl Orchestrator {
         Ok(outcome)
     }
 
+    /// Attaches an order that exists at its provider to its record, by the provider's
+    /// reference: the operator's way out for an export that fulfillkit could not finish on its
+    /// own (flagged `ExportFailed { retryable: false }`, e.g. a Wapi create whose answer was
+    /// lost and whose WH number the API cannot look up). The order must have a record (it was
+    /// confirmed) at the instance it was routed to.
+    ///
+    /// The reference is checked with the provider first: the shipment is tracked once, and
+    /// only an answer with statuses for it is accepted. Then the record becomes `Exported` with
+    /// that shipment, [`EventKind::Exported`] is emitted, and the statuses are applied as a
+    /// tracking poll would (with its [`EventKind::DeliveryStatusChanged`]). Attaching the
+    /// reference a record already holds changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] when the order has no record, or the provider does not know the
+    /// reference; [`Error::Conflict`] when the record already holds another shipment or is
+    /// being exported right now; [`Error::Validation`] for a blank or overlong reference; the
+    /// provider's error when it cannot be asked.
+    pub async fn attach_shipment(
+        &self,
+        order_id: &OrderId,
+        provider_ref: impl Into<String>,
+    ) -> Result<ShipmentRecord> {
+        let provider_ref = provider_ref.into();
+        if !crate::model::usable_id(&provider_ref, crate::model::ID_MAX_CHARS) {
+            return Err(Error::validation(
+                format!("shipment of order {order_id}"),
+                vec![FieldError::new(
+                    "provider_ref",
+                    format!(
+                        "must be 1 to {} characters without control characters",
+                        crate::model::ID_MAX_CHARS
+                    ),
+                )],
+            ));
+        }
+        let _guard = self.lock_order(order_id).await;
+        let record = self
+            .inner
+            .store
+            .get(order_id)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                what: format!("shipment record of order {order_id}"),
+            })?;
+        let shipment = ShipmentRef::new(
+            provider_order_id(order_id, record.export_seq),
+            provider_ref.trim(),
+        );
+        match record.shipment() {
+            Some(held) if *held == shipment => return Ok(record),
+            Some(held) => {
+                return Err(Error::Conflict {
+                    message: format!(
+                        "order {order_id} is exported as {} already",
+                        held.provider_ref
+                    ),
+                });
+            }
+            None => {}
+        }
+        if self.settled_outcome(&record, self.inner.stale_intent) == Some(ExportOutcome::InProgress)
+        {
+            return Err(Error::Conflict {
+                message: format!("order {order_id} is being exported right now"),
+            });
+        }
+        let instance = self.instance_or_err(&record.instance)?;
+        let update = instance
+            .provider
+            .track(std::slice::from_ref(&shipment))
+            .await?
+            .into_iter()
+            .find(|u| u.shipment() == &shipment && !u.statuses().is_empty())
+            .ok_or_else(|| Error::NotFound {
+                what: format!(
+                    "shipment {} of order {order_id} at {}",
+                    shipment.provider_ref, instance.id
+                ),
+            })?;
+        let at = self.now();
+        let exported = ExportState::Exported {
+            shipment: shipment.clone(),
+            tracking_number: None,
+            at,
+        };
+        let saved = self
+            .modify(record, |r| {
+                r.export = exported.clone();
+                r.next_poll_at = None;
+                r.updated_at = at;
+            })
+            .await?;
+        self.emit(
+            EventKind::Exported {
+                shipment: shipment.clone(),
+                tracking_number: None,
+            },
+            &saved,
+        )
+        .await;
+        self.ingest_locked(instance, saved, update).await?;
+        self.inner
+            .store
+            .get(order_id)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                what: format!("shipment record of order {order_id}"),
+            })
+    }
+
     async fn export(
         &self,
         order: &Order,
@@ -622,7 +799,10 @@ impl Orchestrator {
             instance: instance.id.clone(),
             order: Arc::new(order.clone()),
             waybill: Arc::new(waybill.clone()),
-            export: ExportState::Exporting { since: now },
+            export: ExportState::Exporting {
+                since: now,
+                owner: Some(self.inner.owner.clone()),
+            },
             fingerprints: Fingerprints::of(order),
             current_status: None,
             history: Arc::default(),
@@ -674,8 +854,13 @@ impl Orchestrator {
             });
         };
 
-        let sent = changes::provider_order(order, record.export_seq);
-        match instance.provider.create_order(&sent, &waybill).await {
+        let sent = numbering::provider_order(order, record.export_seq);
+        let created = instance
+            .provider
+            .create_order(&sent, &waybill)
+            .await
+            .and_then(|shipment| accepted_shipment(&sent.id, instance, shipment));
+        match created {
             Ok(shipment) => {
                 let at = self.now();
                 let exported = ExportState::Exported {
@@ -749,12 +934,24 @@ impl Orchestrator {
                 instance: record.instance.clone(),
                 shipment: shipment.clone(),
             }),
-            ExportState::Exporting { since } => {
-                let age = (self.now() - *since).to_std().unwrap_or(Duration::ZERO);
-                (age < takeover_after).then_some(ExportOutcome::InProgress)
-            }
+            ExportState::Exporting { .. } => (!self
+                .intent_abandoned(&record.export, takeover_after))
+            .then_some(ExportOutcome::InProgress),
             ExportState::Failed { .. } => None,
         }
+    }
+
+    /// Whether an export intent may be taken over: written by this orchestrator (callers hold
+    /// the order's lock, so no call of ours works on it any more), or older than
+    /// `takeover_after`.
+    fn intent_abandoned(&self, export: &ExportState, takeover_after: Duration) -> bool {
+        let ExportState::Exporting { since, owner } = export else {
+            return false;
+        };
+        if owner.as_deref() == Some(self.inner.owner.as_str()) {
+            return true;
+        }
+        (self.now() - *since).to_std().unwrap_or(Duration::ZERO) >= takeover_after
     }
 
     /// The waybill for `order` at `instance`: operator values over instance defaults over the
@@ -775,6 +972,7 @@ impl Orchestrator {
             .err()
             .map(|e| e.field_errors().to_vec())
             .unwrap_or_default();
+        fields.extend(numbering::host_id_problem(&order.id));
         if let Err(e) = form.validate(&waybill) {
             fields.extend(
                 e.field_errors()
@@ -863,6 +1061,40 @@ impl Orchestrator {
     async fn lock_order(&self, order_id: &OrderId) -> locks::OrderGuard<'_> {
         self.inner.locks.lock(order_id).await
     }
+}
+
+/// `shipment` as a provider's create returned it, if fulfillkit can keep it: a shipment of the
+/// order number that was sent (never another order's, whatever the provider matched it
+/// with), a usable reference; a tracking number and a first status bounded like everything
+/// else a provider reports.
+fn accepted_shipment(
+    sent: &OrderId,
+    instance: &Instance,
+    mut shipment: Shipment,
+) -> Result<Shipment> {
+    let reference = &shipment.reference;
+    if reference.order_id != *sent {
+        return Err(Error::protocol(format!(
+            "{} answered the create of order {sent} with a shipment of order {}",
+            instance.id, reference.order_id
+        )));
+    }
+    if !crate::model::usable_id(&reference.provider_ref, crate::model::ID_MAX_CHARS) {
+        return Err(Error::protocol(format!(
+            "{} answered the create of order {sent} with an unusable reference (blank, longer \
+             than {} characters or with control characters)",
+            instance.id,
+            crate::model::ID_MAX_CHARS
+        )));
+    }
+    if let Some(number) = &shipment.tracking_number {
+        if !crate::model::usable_id(number, crate::model::TEXT_MAX_CHARS) {
+            tracing::warn!(order_id = %sent, instance = %instance.id, "unusable tracking number dropped");
+            shipment.tracking_number = None;
+        }
+    }
+    shipment.status = shipment.status.map(DeliveryStatus::bounded);
+    Ok(shipment)
 }
 
 fn not_exported(order_id: &OrderId) -> Error {

@@ -36,6 +36,11 @@ pub enum ExportState {
     Exporting {
         /// When the intent was written.
         since: DateTime<Utc>,
+        /// The orchestrator that wrote it ([`Orchestrator::owner`](super::Orchestrator::owner)):
+        /// its owner knows at once when the export was abandoned (the call's future dropped,
+        /// the record's save failed), others wait for the stale-intent age.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<String>,
     },
     /// The provider has the order.
     Exported {

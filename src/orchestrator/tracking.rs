@@ -21,8 +21,8 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use super::{EventKind, ExportState, Instance, Orchestrator, PAGE, ShipmentRecord};
-use crate::error::Result;
+use super::{EventKind, ExportState, Instance, Orchestrator, PAGE, ShipmentRecord, numbering};
+use crate::error::{FieldError, Result};
 use crate::model::{
     DeliveryStatus, InstanceId, OrderId, Payment, ShipmentRef, StatusCode, StatusTable,
     TrackingUpdate, is_reportable_change, merge_statuses, merge_statuses_owned,
@@ -84,6 +84,51 @@ impl PollPolicy {
     pub fn with_max_tracking_age(mut self, age: Duration) -> Self {
         self.max_tracking_age = age;
         self
+    }
+
+    /// Checks the policy: every interval positive and none of the durations beyond 100 years
+    /// (a date that far ahead is beyond what dates can hold).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Validation`](crate::Error::Validation) naming every bad duration.
+    pub fn validate(&self) -> Result<()> {
+        const LONGEST: Duration = Duration::from_secs(100 * 365 * 24 * HOUR);
+        let mut errors = Vec::new();
+        let mut check = |path: String, d: Duration, zero_ok: bool| {
+            if d.is_zero() && !zero_ok {
+                errors.push(FieldError::new(path, "must be positive"));
+            } else if d > LONGEST {
+                errors.push(FieldError::new(path, "must be at most 100 years"));
+            }
+        };
+        for (code, interval) in &self.intervals {
+            check(format!("intervals.{code:?}"), *interval, false);
+        }
+        check("default_interval".into(), self.default_interval, false);
+        check(
+            "cod_delivered_interval".into(),
+            self.cod_delivered_interval,
+            false,
+        );
+        check("max_tracking_age".into(), self.max_tracking_age, true);
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(crate::Error::validation("poll policy", errors))
+        }
+    }
+
+    /// When a shipment in `current` paid with `payment` is polled next after `now`; `None`
+    /// when tracking stops (a final status), or when that time is beyond what a date can hold.
+    pub fn next_poll_at(
+        &self,
+        current: Option<&DeliveryStatus>,
+        payment: &Payment,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let interval = self.next_interval(current, payment)?;
+        now.checked_add_signed(chrono::Duration::from_std(interval).ok()?)
     }
 
     /// How long until the next poll of a shipment in `current` paid with `payment`; `None`
@@ -266,6 +311,24 @@ impl Orchestrator {
         Ok(report)
     }
 
+    /// Applies one update to `record`, which the caller has read under the order's lock.
+    pub(super) async fn ingest_locked(
+        &self,
+        instance: &Instance,
+        record: ShipmentRecord,
+        update: TrackingUpdate,
+    ) -> Result<SyncReport> {
+        let mut report = SyncReport {
+            polled: 1,
+            ..SyncReport::default()
+        };
+        let overrides = overrides_of(instance);
+        let now = self.now();
+        self.apply_update(instance, &overrides, record, Some(update), now, &mut report)
+            .await?;
+        Ok(report)
+    }
+
     /// Runs [`Self::sync_tracking`] every `interval` until `shutdown` completes, for hosts
     /// that want a loop; errors are logged and the loop goes on.
     pub async fn run_tracking(&self, interval: Duration, shutdown: impl Future<Output = ()>) {
@@ -285,24 +348,19 @@ impl Orchestrator {
     }
 
     /// The record a provider's shipment belongs to. A re-exported order is known to the
-    /// provider as `{id}-R{n}` ([`super::provider_order_id`]): fall back to the host's id and
-    /// accept the record only if it really holds this shipment.
+    /// provider by a number of its own ([`super::provider_order_id`]): the record is the
+    /// host's, and only if it really holds this shipment.
     async fn record_of(&self, shipment: &ShipmentRef) -> Result<Option<ShipmentRecord>> {
-        if let Some(record) = self.inner.store.get(&shipment.order_id).await? {
-            return Ok(Some(record));
-        }
-        let Some((host_id, seq)) = shipment.order_id.as_str().rsplit_once("-R") else {
-            return Ok(None);
+        let host_id = match numbering::parse_provider_order_id(&shipment.order_id) {
+            Some((host_id, _)) => host_id,
+            None => shipment.order_id.clone(),
         };
-        if seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) {
-            return Ok(None);
-        }
         Ok(self
             .inner
             .store
-            .get(&OrderId::new(host_id))
+            .get(&host_id)
             .await?
-            .filter(|r| r.shipment() == Some(shipment)))
+            .filter(|r| r.shipment().is_none_or(|held| held == shipment)))
     }
 
     /// Polls the due shipments of one instance: pages are listed as batches are needed, so the
@@ -468,7 +526,7 @@ impl Orchestrator {
         let incoming: Vec<DeliveryStatus> = match update {
             Some(TrackingUpdate::Statuses { statuses, .. }) => statuses
                 .into_iter()
-                .map(|s| with_override(overrides, s))
+                .map(|s| with_override(overrides, s.bounded()))
                 .collect(),
             Some(TrackingUpdate::NotFound { at, .. }) => vec![DeliveryStatus::new(
                 StatusCode::Unregistered,
@@ -523,11 +581,10 @@ impl Orchestrator {
                         r.last_reported = Some(Arc::clone(current));
                     }
                 }
-                r.next_poll_at = policy
-                    .next_interval(r.current_status.as_deref(), &r.order.payment)
-                    .and_then(|d| chrono::Duration::from_std(d).ok())
-                    .map(|d| now + d);
-                if r.next_poll_at.is_none() {
+                let interval = policy.next_interval(r.current_status.as_deref(), &r.order.payment);
+                r.next_poll_at =
+                    policy.next_poll_at(r.current_status.as_deref(), &r.order.payment, now);
+                if interval.is_none() {
                     applied.stopped = Some("final status".into());
                 }
                 r.updated_at = now;

@@ -21,7 +21,10 @@ use crate::error::{Error, FieldError, Result};
 /// 3. [`reset_before_response`](Faults::reset_before_response): the connection is closed
 ///    without a response; not applied;
 /// 4. [`lost_after_apply`](Faults::lost_after_apply): the request is applied (the order
-///    exists, the update is stored), then the connection is closed without a response.
+///    exists, the update is stored), then the connection is closed without a response;
+/// 5. [`server_error_after_apply`](Faults::server_error_after_apply): the request is applied,
+///    then answered HTTP 500 as if it had failed (a server that stores the order and then
+///    breaks while answering).
 ///
 /// [`latency`](Faults::latency) plus a uniform share of
 /// [`latency_jitter`](Faults::latency_jitter) delays every such request before it is
@@ -57,6 +60,8 @@ pub struct Faults {
     pub reset_before_response: f64,
     /// Probability of applying the request, then closing the connection without a response.
     pub lost_after_apply: f64,
+    /// Probability of applying the request, then answering HTTP 500.
+    pub server_error_after_apply: f64,
     /// Endpoint labels the knobs apply to (see [`SimStats`](super::SimStats)); empty for all.
     pub endpoints: Vec<String>,
     /// Seed of the fault RNG.
@@ -80,6 +85,7 @@ impl Faults {
             retry_after_secs: 1,
             reset_before_response: 0.0,
             lost_after_apply: 0.0,
+            server_error_after_apply: 0.0,
             endpoints: Vec::new(),
             seed: 0,
         }
@@ -125,6 +131,13 @@ impl Faults {
         self
     }
 
+    /// Applies the request, then answers HTTP 500 with the provider's error body, with
+    /// probability `probability`: the client is told it failed although it took effect.
+    pub fn with_applied_server_errors(mut self, probability: f64) -> Self {
+        self.server_error_after_apply = probability;
+        self
+    }
+
     /// Restricts the knobs to the endpoints labelled `labels` (e.g. `POST /outbounds`); other
     /// requests are answered normally and draw nothing from the RNG.
     pub fn with_endpoints<I, S>(mut self, labels: I) -> Self
@@ -146,7 +159,7 @@ impl Faults {
     ///
     /// # Errors
     ///
-    /// [`Error::Validation`] when a probability is not within `0..=1` or the four of them add
+    /// [`Error::Validation`] when a probability is not within `0..=1` or the five of them add
     /// up to more than 1.
     pub fn validate(&self) -> Result<()> {
         let mut errors = Vec::new();
@@ -155,6 +168,7 @@ impl Faults {
             ("rate_limited", self.rate_limited),
             ("reset_before_response", self.reset_before_response),
             ("lost_after_apply", self.lost_after_apply),
+            ("server_error_after_apply", self.server_error_after_apply),
         ];
         for (name, p) in knobs {
             if !(0.0..=1.0).contains(&p) {
@@ -195,12 +209,18 @@ pub struct FaultCounts {
     pub resets: u64,
     /// Connections closed after the request was applied.
     pub lost_after_apply: u64,
+    /// HTTP 500 answers after the request was applied.
+    pub server_errors_after_apply: u64,
 }
 
 impl FaultCounts {
     /// Every fault that changed the answer (latency aside).
     pub fn total(&self) -> u64 {
-        self.server_errors + self.rate_limited + self.resets + self.lost_after_apply
+        self.server_errors
+            + self.rate_limited
+            + self.resets
+            + self.lost_after_apply
+            + self.server_errors_after_apply
     }
 }
 
@@ -217,6 +237,8 @@ pub(crate) enum Fault {
     Reset,
     /// Applied, then closed without a response.
     LostAfterApply,
+    /// Applied, then HTTP 500.
+    ServerErrorAfterApply,
 }
 
 /// The delay and fault of one request.
@@ -269,6 +291,7 @@ impl FaultState {
             ),
             (f.reset_before_response, Fault::Reset),
             (f.lost_after_apply, Fault::LostAfterApply),
+            (f.server_error_after_apply, Fault::ServerErrorAfterApply),
         ];
         let mut low = 0.0;
         let mut fault = Fault::None;
@@ -288,6 +311,7 @@ impl FaultState {
             Fault::RateLimited { .. } => counts.rate_limited += 1,
             Fault::Reset => counts.resets += 1,
             Fault::LostAfterApply => counts.lost_after_apply += 1,
+            Fault::ServerErrorAfterApply => counts.server_errors_after_apply += 1,
         }
         Injection { delay, fault }
     }

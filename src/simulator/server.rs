@@ -323,13 +323,14 @@ async fn serve(
                 .into_hyper());
         }
         Fault::Reset => return Err(Closed::Injected),
-        Fault::None | Fault::LostAfterApply => {}
+        Fault::None | Fault::LostAfterApply | Fault::ServerErrorAfterApply => {}
     }
     let response = api.handle(&request);
-    if injection.fault == Fault::LostAfterApply {
-        return Err(Closed::Injected);
+    match injection.fault {
+        Fault::LostAfterApply => Err(Closed::Injected),
+        Fault::ServerErrorAfterApply => Ok(api.server_error().into_hyper()),
+        _ => Ok(response.into_hyper()),
     }
-    Ok(response.into_hyper())
 }
 
 /// A running server: the accept loop and every connection it serves, stopped together.

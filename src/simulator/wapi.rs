@@ -346,6 +346,7 @@ pub struct WapiSimulatorBuilder {
     pickup_directory: bool,
     cancel_after_assignment: bool,
     courier: String,
+    tracking_by_order_number: bool,
 }
 
 impl fmt::Debug for WapiSimulatorBuilder {
@@ -374,6 +375,7 @@ impl Default for WapiSimulatorBuilder {
             pickup_directory: false,
             cancel_after_assignment: false,
             courier: "SDA".into(),
+            tracking_by_order_number: false,
         }
     }
 }
@@ -471,6 +473,16 @@ impl WapiSimulatorBuilder {
         self
     }
 
+    /// Makes `POST /tracking` and `/tracking/getDetailedOrderStatus` also answer for an order
+    /// number given in place of a WH number, with that order's row (which names its WH
+    /// number). Default off: Wapi documents no lookup by order number, and whether its
+    /// tracking answers one is unconfirmed; the adapter tries it after a create is refused as
+    /// a repeated number.
+    pub fn with_tracking_by_order_number(mut self, yes: bool) -> Self {
+        self.tracking_by_order_number = yes;
+        self
+    }
+
     /// Starts the simulator on the current tokio runtime.
     ///
     /// # Errors
@@ -495,6 +507,7 @@ impl WapiSimulatorBuilder {
             pickup_directory: self.pickup_directory,
             cancel_after_assignment: self.cancel_after_assignment,
             courier: self.courier,
+            tracking_by_order_number: self.tracking_by_order_number,
             state: Mutex::new(WapiState {
                 orders: HashMap::new(),
                 by_wh: HashMap::new(),
@@ -1086,6 +1099,7 @@ struct WapiApi {
     pickup_directory: bool,
     cancel_after_assignment: bool,
     courier: String,
+    tracking_by_order_number: bool,
     state: Mutex<WapiState>,
 }
 
@@ -1331,7 +1345,13 @@ impl WapiApi {
         let state = lock(&self.state);
         let known = numbers
             .iter()
-            .filter_map(|wh| state.by_wh.get(*wh))
+            .filter_map(|wh| {
+                state.by_wh.get(*wh).or_else(|| {
+                    self.tracking_by_order_number
+                        .then(|| state.orders.get_key_value(*wh).map(|(number, _)| number))
+                        .flatten()
+                })
+            })
             .filter_map(|number| state.orders.get(number));
         // Typed rows that borrow from the state: building `Value` trees made the simulator
         // spend more CPU per tracked shipment than the client it serves.

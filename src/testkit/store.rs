@@ -82,7 +82,10 @@ pub async fn update_is_compare_and_swap(store: &dyn Store) {
     let record = sample_record(
         "FK-STORE-2",
         "a",
-        ExportState::Exporting { since: Utc::now() },
+        ExportState::Exporting {
+            since: Utc::now(),
+            owner: None,
+        },
     );
     store.insert(record.clone()).await.expect("insert");
     let mut first = record.clone();
@@ -184,7 +187,10 @@ pub async fn list_failed_and_exporting(store: &dyn Store) {
         .insert(sample_record("FK-STORE-FAIL", "a", failed))
         .await
         .expect("insert");
-    let intent = ExportState::Exporting { since: Utc::now() };
+    let intent = ExportState::Exporting {
+        since: Utc::now(),
+        owner: None,
+    };
     store
         .insert(sample_record("FK-STORE-INTENT", "a", intent))
         .await

@@ -5,13 +5,14 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use url::Url;
 
 use super::SphereProvider;
-use super::client::{SphereClient, auth_header, redacted_url, scrubbed_forms};
+use super::client::{SphereClient, auth_header, scrubbed_forms};
 use super::wire::{CUSTOMER_CODE_MAX_CHARS, ORDER_BODY_KEYS};
 use crate::error::{Error, FieldError, Result};
-use crate::http::{HttpClient, HttpConfig, RateLimit, RetryConfig, Secret};
+use crate::http::{
+    HttpClient, HttpConfig, RateLimit, RetryConfig, Secret, check_base_url, redacted_url,
+};
 
 /// The SphereWMS API v2 base URL (protocol §1); requests go to `{base}/{environment}/{action}`.
 pub const DEFAULT_BASE_URL: &str = "https://api.spherewms.com/v2/wms";
@@ -314,20 +315,10 @@ impl SphereBuilder {
                 "is required (SPHERE_LOCATION_ID)",
             ));
         }
-        let base = match Url::parse(self.base_url.trim()) {
-            Ok(url)
-                if matches!(url.scheme(), "http" | "https")
-                    && !url.cannot_be_a_base()
-                    && url.query().is_none()
-                    && url.fragment().is_none() =>
-            {
-                Some(url)
-            }
-            _ => {
-                errors.push(FieldError::new(
-                    "base_url",
-                    "must be an http(s) URL without query or fragment",
-                ));
+        let base = match check_base_url(&self.base_url) {
+            Ok(url) => Some(url),
+            Err(problem) => {
+                errors.push(problem);
                 None
             }
         };

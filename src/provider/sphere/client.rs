@@ -14,7 +14,6 @@ use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue, RETRY_AFTER};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use url::Url;
 
 use super::builder::AuthMode;
 use super::wire;
@@ -69,27 +68,6 @@ pub(crate) fn scrubbed_forms(key: &Secret) -> Vec<Secret> {
         forms.push(Secret::new(encoded));
     }
     forms
-}
-
-/// `url` as it may be shown in `Debug` output: any query (where a `?key=` could hide) replaced
-/// by `[redacted]`, any password by `redacted`. Text that is not a URL is cut before its first `?`.
-pub(crate) fn redacted_url(url: &str) -> String {
-    match Url::parse(url.trim()) {
-        Ok(mut parsed) => {
-            if parsed.password().is_some() {
-                // Cannot fail on a URL that already has a password.
-                let _ = parsed.set_password(Some("redacted"));
-            }
-            if parsed.query().is_some() {
-                parsed.set_query(Some("[redacted]"));
-            }
-            parsed.to_string()
-        }
-        Err(_) => match url.find('?') {
-            Some(at) => format!("{}?[redacted]", &url[..at]),
-            None => url.to_owned(),
-        },
-    }
 }
 
 /// The header value carrying `key` in `mode`, if `mode` uses a header.
@@ -368,19 +346,6 @@ mod tests {
         assert!(!err.to_string().contains("bad\nkey"));
         // Any key works in the query.
         assert!(auth_header(AuthMode::Query, &Secret::new("bad\nkey")).is_ok());
-    }
-
-    #[test]
-    fn urls_in_debug_output_lose_query_and_password() {
-        assert_eq!(
-            redacted_url("https://u:pw@api.spherewms.com/v2/wms?key=s3cr3t#x"),
-            "https://u:redacted@api.spherewms.com/v2/wms?[redacted]#x"
-        );
-        assert_eq!(
-            redacted_url("https://api.spherewms.com/v2/wms"),
-            "https://api.spherewms.com/v2/wms"
-        );
-        assert_eq!(redacted_url("not a url?key=s3cr3t"), "not a url?[redacted]");
     }
 
     #[test]

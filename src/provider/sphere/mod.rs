@@ -13,11 +13,11 @@
 //! behaviour built on them:
 //! - **create** looks the order up by `order_number` first and reuses a match, so a repeated
 //!   create never makes a second order even if SphereWMS does not enforce unique numbers.
-//!   The `POST /orders` is not idempotent for the HTTP client: after a timeout or dropped
-//!   connection the order is looked up again, and re-posted (at most `max_retries` times) only
+//!   The `POST /orders` is not idempotent for the HTTP client: after a 5xx, a timeout or a
+//!   dropped connection (a server can store the order and then fail to answer) the order is
+//!   looked up, and re-posted (at most `max_retries` times, with the client's backoff) only
 //!   when the lookup finds nothing. A duplicate answer (409, or 400/422 saying so) is
-//!   followed by a lookup. A 5xx is retried by the HTTP client as usual: a 5xx is read as
-//!   "nothing stored", and if something was, the re-post gets the duplicate answer;
+//!   followed by a lookup;
 //! - **update** and **cancel** read the order first: a void order cancels as `Cancelled`, a
 //!   status outside the six open ones is `TooLate { state }` without calling. A refused
 //!   update or void (400/409/422) is judged by the status read again: past editing, or any
@@ -389,13 +389,18 @@ impl FulfillmentProvider for SphereProvider {
             return self.shipment_from(order, &row);
         }
         let max_reposts = self.client.http().config().retry.max_retries;
+        let mut backoff = self.client.http().backoff();
         let mut reposts = 0;
         loop {
-            // Not idempotent for the HTTP client: after a timeout or a dropped connection the
-            // order may exist, so only a lookup may decide to post again.
-            match self.client.send(request.clone().idempotent(false)).await {
+            // Not idempotent for the HTTP client, which then re-sends only what surely was not
+            // acted on (a refused connection, 408, 429). After a 5xx, a timeout or a dropped
+            // connection the order may exist: only a lookup may decide to post again.
+            let ambiguous = match self.client.send(request.clone().idempotent(false)).await {
                 Ok(response) if response.is_success() => {
                     return self.created(order, &response).await;
+                }
+                Ok(response) if response.status >= 500 => {
+                    error_for(self.client.http(), &endpoint, &response, Missing::Action)
                 }
                 Ok(response) => {
                     let details = wire::error_details(&response.body);
@@ -421,24 +426,26 @@ impl FulfillmentProvider for SphereProvider {
                         }),
                     };
                 }
-                Err(ambiguous @ (Error::Timeout { .. } | Error::Transport { .. })) => {
-                    tracing::warn!(
-                        order = %order.id,
-                        error = %ambiguous,
-                        "sphere create may or may not have been stored; looking it up"
-                    );
-                    match self.find_order(order.id.as_str()).await {
-                        Ok(Some(row)) => return self.shipment_from(order, &row),
-                        Ok(None) if reposts < max_reposts => reposts += 1,
-                        Ok(None) => return Err(ambiguous),
-                        // Without an answer to "does it exist", posting again could make two.
-                        Err(lookup) => {
-                            tracing::warn!(order = %order.id, error = %lookup, "sphere lookup failed");
-                            return Err(ambiguous);
-                        }
-                    }
-                }
+                Err(ambiguous @ (Error::Timeout { .. } | Error::Transport { .. })) => ambiguous,
                 Err(other) => return Err(other),
+            };
+            tracing::warn!(
+                order_id = %order.id,
+                error = %ambiguous,
+                "sphere create may or may not have been stored; looking it up"
+            );
+            match self.find_order(order.id.as_str()).await {
+                Ok(Some(row)) => return self.shipment_from(order, &row),
+                Ok(None) if reposts < max_reposts => {
+                    reposts += 1;
+                    tokio::time::sleep(backoff.next_delay()).await;
+                }
+                Ok(None) => return Err(ambiguous),
+                // Without an answer to "does it exist", posting again could make two.
+                Err(lookup) => {
+                    tracing::warn!(order_id = %order.id, error = %lookup, "sphere lookup failed");
+                    return Err(ambiguous);
+                }
             }
         }
     }

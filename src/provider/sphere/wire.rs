@@ -112,7 +112,8 @@ where
 
 /// The trimmed text, if not blank.
 fn non_blank(text: Option<&str>) -> Option<&str> {
-    text.map(str::trim).filter(|t| !t.is_empty())
+    text.map(|t| t.trim_matches(|c: char| c.is_whitespace() || c.is_control()))
+        .filter(|t| !t.is_empty())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -389,8 +390,11 @@ pub(crate) fn order_body(
         |_| waybill.date(ORDER_DATE),
     )
     .or_else(|| {
-        let offset = FixedOffset::east_opt(config.utc_offset_secs)?;
-        Some(order.confirmed_at?.with_timezone(&offset).date_naive())
+        // Checked: a confirmation time at the edge of what dates can hold must not panic
+        // when shifted to local time.
+        let offset = chrono::TimeDelta::try_seconds(i64::from(config.utc_offset_secs))?;
+        let local = order.confirmed_at?.naive_utc().checked_add_signed(offset)?;
+        Some(local.date())
     });
 
     let mut lines = Vec::with_capacity(order.lines.len());

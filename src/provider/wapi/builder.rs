@@ -2,12 +2,12 @@
 
 use std::fmt;
 
-use url::Url;
-
 use super::WapiProvider;
 use super::client::WapiClient;
 use crate::error::{Error, FieldError, Result};
-use crate::http::{HttpClient, HttpConfig, RateLimit, RetryConfig, Secret};
+use crate::http::{
+    HttpClient, HttpConfig, RateLimit, RetryConfig, Secret, check_base_url, redacted_url,
+};
 
 /// Production base URL of the documented Warehouse API.
 pub const PRODUCTION_URL: &str = "https://warehouse-api.azurewebsites.net/api";
@@ -52,7 +52,7 @@ impl fmt::Debug for WapiBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The client id is not a secret, but it identifies the account: keep it out of logs.
         f.debug_struct("WapiBuilder")
-            .field("base_url", &self.base_url)
+            .field("base_url", &redacted_url(&self.base_url))
             .field("instance", &self.instance)
             .field("warehouse", &self.warehouse)
             .field("courier_services", &self.courier_services)
@@ -211,12 +211,10 @@ impl WapiBuilder {
         if self.secret.is_empty() {
             errors.push(FieldError::new("secret", "is required (WAPI_SECRET)"));
         }
-        let base = match Url::parse(&self.base_url) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") && !url.cannot_be_a_base() => {
-                Some(url)
-            }
-            _ => {
-                errors.push(FieldError::new("base_url", "must be an http(s) URL"));
+        let base = match check_base_url(&self.base_url) {
+            Ok(url) => Some(url),
+            Err(problem) => {
+                errors.push(problem);
                 None
             }
         };

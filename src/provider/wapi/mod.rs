@@ -7,9 +7,10 @@
 //! [`FulfillmentProvider`] implementation.
 //!
 //! Assumptions the protocol document marks `[assumed]` and this adapter follows:
-//! - a create is retried with the identical signed bytes after a timeout (Wapi refuses a
-//!   duplicate `orderNumber`); a refused duplicate is [`Error::Conflict`] for an operator,
-//!   since the WH number cannot be looked up through the API;
+//! - a create is retried with the identical signed bytes after a timeout or a 5xx (Wapi
+//!   refuses a duplicate `orderNumber`); after a refused duplicate the tracking endpoint is
+//!   asked with the order number, and a row about a WH number is adopted; where Wapi does not
+//!   answer that way the refusal is [`Error::Conflict`] for an operator to attach;
 //! - within one process, a repeated create of an order this instance created returns the
 //!   remembered shipment without calling Wapi (so `create_order` is idempotent here);
 //! - update and cancel answer `TooLate` without a call when the last status this instance saw
@@ -162,6 +163,51 @@ impl WapiProvider {
         Ok(raw)
     }
 
+    /// The shipment of `order` when Wapi refused its create as a repeated number (the first
+    /// create went through but its answer was lost): Wapi documents no lookup by order
+    /// number, so the tracking endpoint is asked with the order number in place of a WH
+    /// number; where it answers with a row about another number, that number is the WH
+    /// number \[assumed]. Where it does not, the order is for an operator to attach
+    /// (`Orchestrator::attach_shipment`).
+    async fn adopt_existing(&self, order: &Order) -> Result<Shipment> {
+        const PATH: &[&str] = &["tracking"];
+        let number = order.id.as_str();
+        let request = wire::TrackingRequest {
+            tracking_numbers: vec![number.to_owned()],
+        };
+        let found = match self.client.post_ok(PATH, &request, true).await {
+            Ok(response) => self
+                .client
+                .http()
+                .decode::<wire::TrackingResponse>(&endpoint(PATH), &response.body)
+                .map(|parsed| wire::wh_number_for(parsed, number)),
+            Err(error) => Err(error),
+        };
+        match found {
+            Ok(Some((wh, raw))) => {
+                lock(&self.last_status).put(&wh, raw);
+                let shipment = Shipment {
+                    reference: ShipmentRef::new(order.id.clone(), wh.clone()),
+                    tracking_number: Some(wh),
+                    status: None,
+                };
+                lock(&self.created).put(number, shipment.clone());
+                Ok(shipment)
+            }
+            outcome => {
+                if let Err(error) = outcome {
+                    tracing::warn!(order_id = number, %error, "wapi lookup by order number failed");
+                }
+                Err(Error::Conflict {
+                    message: format!(
+                        "order {number} already exists at wapi and its WH number could not be \
+                         looked up: an operator must attach it"
+                    ),
+                })
+            }
+        }
+    }
+
     fn known_status(&self, wh_number: &str) -> Option<String> {
         lock(&self.last_status).get(wh_number)
     }
@@ -236,18 +282,12 @@ impl FulfillmentProvider for WapiProvider {
         let response = self.client.post(PATH, &body, true).await?;
         if !response.is_success() {
             let error = error_for(self.client.http(), &endpoint(PATH), &response);
-            return Err(match error {
+            return match error {
                 Error::Validation { fields, .. } if looks_like_duplicate(&fields) => {
-                    Error::Conflict {
-                        message: format!(
-                            "order {} already exists at wapi and its WH number cannot be \
-                             looked up through the API: an operator must attach it",
-                            order.id
-                        ),
-                    }
+                    self.adopt_existing(order).await
                 }
-                other => other,
-            });
+                other => Err(other),
+            };
         }
         let created: wire::CreatedResponse =
             self.client.http().decode(&endpoint(PATH), &response.body)?;

@@ -574,6 +574,23 @@ pub(crate) struct TrackingResponse {
     pub(crate) statuses: Vec<TrackingStatus>,
 }
 
+/// The WH number and raw status of the row answering a `/tracking` request made with order
+/// number `number` in place of a WH number: one row about another number (a row echoing
+/// `number` itself, or several rows, prove nothing).
+pub(crate) fn wh_number_for(reply: TrackingResponse, number: &str) -> Option<(String, String)> {
+    let mut rows = reply.statuses.into_iter().filter(|row| {
+        let wh = row.tracking_number.trim();
+        !wh.is_empty() && wh != number.trim()
+    });
+    let row = rows.next()?;
+    if rows.next().is_some()
+        || !crate::model::usable_id(&row.tracking_number, crate::model::ID_MAX_CHARS)
+    {
+        return None;
+    }
+    Some((row.tracking_number.trim().to_owned(), row.delivery_status))
+}
+
 /// One order of a `/tracking` reply (§7). Only `trackingNumber` and `deliveryStatus` are
 /// required: the 2021 example has no `courier*` fields \[doc H / assumed]. Unknown fields are
 /// ignored and `null` is accepted for every optional one.
