@@ -127,7 +127,9 @@ impl FulfillmentProvider for ParcelPigeon {
             });
         }
         nest.raw_status = "released".into();
-        Ok(CancelOutcome::Cancelled)
+        Ok(CancelOutcome::Cancelled {
+            state: Some("cancelled".into()),
+        })
     }
 
     async fn track(&self, shipments: &[ShipmentRef]) -> Result<Vec<TrackingUpdate>> {

@@ -4,7 +4,7 @@
 //! Three instances — two Wapi accounts (prepaid and cash on delivery, Italy and Poland) and
 //! one Sphere account (United States) — chosen per order by routing rules; a pickup point found
 //! in Wapi's directory; orders exported on confirmation; an edit applied; simulated days passing
-//! with tracking events (one at a pickup point); an edit that comes too late, becomes an
+//! with tracking events (a parcel waiting at a pickup point, from Wapi's own wording); an edit that comes too late, becomes an
 //! exception and is resolved; the stock as two roles see it; a final table.
 //!
 //! Run with `cargo run --example quickstart`.
@@ -13,16 +13,14 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use fulfillkit::model::{
-    Address, AddressQuery, Order, Payment, Resolution, ResolutionAction, StockDisplay, StockPolicy,
-    StockThresholds, StockView,
+    Address, AddressQuery, Order, Payment, Resolution, ResolutionAction, StatusCode, StockDisplay,
+    StockPolicy, StockThresholds, StockView,
 };
 use fulfillkit::orchestrator::{
     AcceptedPayment, Automation, ChangeOutcome, CollectingSink, Condition, EventKind,
     ExportOutcome, Instance, InstanceSettings, Orchestrator, PaymentKind, RoutingRule,
 };
-use fulfillkit::simulator::{
-    SphereInventoryRow, SphereSimulator, Step, WapiSimulator, WapiStockRow,
-};
+use fulfillkit::simulator::{SphereInventoryRow, SphereSimulator, WapiSimulator, WapiStockRow};
 use fulfillkit::testkit::sample_order;
 
 #[tokio::main]
@@ -174,11 +172,6 @@ async fn main() -> fulfillkit::Result<()> {
         wapi_prepaid.tick();
         wapi_cod.tick();
         sphere.tick();
-        if day == 3 {
-            // Nobody home: the courier leaves SO-1003 at the locker.
-            wapi_prepaid
-                .advance_with("SO-1003", Step::new("InTransit").with_trouble("IsAbsent1"))?;
-        }
         let now = Utc::now() + chrono::Duration::days(day);
         orchestrator.sync_tracking(now).await?;
         for event in events.take() {
@@ -194,8 +187,10 @@ async fn main() -> fulfillkit::Result<()> {
                     line += &format!(", {problem:?}");
                 }
                 if let Some(point) = &to.pickup_point {
+                    let arrived = to.code == StatusCode::Arrived;
                     line += &format!(
-                        ", waiting at {} ({}, {}), open {}",
+                        ", {} {} ({}, {}), open {}",
+                        if arrived { "waiting at" } else { "bound for" },
                         point.name,
                         point.address,
                         point.postcode,

@@ -180,15 +180,160 @@ pub enum Error {
         /// The names of the rules tried, in order.
         rules_tried: Vec<String>,
     },
-    /// A provider error that fits no other variant.
-    #[error("{provider} failed")]
+    /// A provider error that fits no other variant: a server error that outlasted the HTTP
+    /// client's retries, an unexpected HTTP status, or an adapter's own failure.
+    #[error("{}", provider_message(provider, *status, endpoint.as_deref(), message))]
     Provider {
         /// Which provider kind.
         provider: String,
-        /// The provider's error.
+        /// The HTTP status the provider answered, if it answered one.
+        status: Option<u16>,
+        /// The endpoint called, e.g. `POST /outbounds`.
+        endpoint: Option<String>,
+        /// The provider's own message (redacted, at most 500 characters), or the source's.
+        message: String,
+        /// Whether the same call may succeed later, decided once by the adapter from the HTTP
+        /// status ([`transient_status`]); [`Error::is_retryable`] reports it.
+        retryable: bool,
+        /// The underlying error, if any.
         #[source]
-        source: Source,
+        source: Option<Source>,
     },
+}
+
+fn provider_message(
+    provider: &str,
+    status: Option<u16>,
+    endpoint: Option<&str>,
+    message: &str,
+) -> String {
+    let mut text = match (endpoint, status) {
+        (Some(endpoint), Some(status)) => {
+            format!("{provider} answered {endpoint} with HTTP {status}")
+        }
+        (Some(endpoint), None) => format!("{provider} failed during {endpoint}"),
+        (None, Some(status)) => format!("{provider} answered HTTP {status}"),
+        (None, None) => format!("{provider} failed"),
+    };
+    if !message.is_empty() {
+        text.push_str(": ");
+        text.push_str(message);
+    }
+    text
+}
+
+/// Whether an HTTP status says the same request may succeed later: 408, 425, 429 and every
+/// 5xx. Every other status is permanent: the request, the credentials or an operator must
+/// change first. The one rule the adapters and the HTTP client's retries share.
+pub fn transient_status(status: u16) -> bool {
+    matches!(status, 408 | 425 | 429) || (500..600).contains(&status)
+}
+
+/// The kind of an [`Error`], as data: what [`Failure`] stores and an operator UI filters by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// [`Error::Validation`].
+    Validation,
+    /// [`Error::NotFound`].
+    NotFound,
+    /// [`Error::Conflict`].
+    Conflict,
+    /// [`Error::Unauthenticated`].
+    Unauthenticated,
+    /// [`Error::RateLimited`].
+    RateLimited,
+    /// [`Error::TooLate`].
+    TooLate,
+    /// [`Error::Unsupported`].
+    Unsupported,
+    /// [`Error::Timeout`].
+    Timeout,
+    /// [`Error::Transport`].
+    Transport,
+    /// [`Error::Protocol`].
+    Protocol,
+    /// [`Error::NoRoute`].
+    NoRoute,
+    /// [`Error::Provider`].
+    Provider,
+}
+
+/// An error as it is kept in a record or an event and shown to an operator: its kind, the
+/// whole message with its causes, whether retrying may help, and — when a provider answered —
+/// the HTTP status and the endpoint. Serde data; never holds a secret (error messages never
+/// do).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Failure {
+    /// What kind of error it was.
+    pub kind: ErrorKind,
+    /// The error's message followed by its causes, joined with `: `, at most 1,000 characters.
+    pub message: String,
+    /// [`Error::is_retryable`] of the error.
+    pub retryable: bool,
+    /// The provider's HTTP status, when it answered one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    /// The endpoint called, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+}
+
+/// Longest [`Failure::message`] kept, in characters.
+const FAILURE_MESSAGE_MAX_CHARS: usize = 1_000;
+
+impl Failure {
+    /// A failure of `kind` with `message`, for failures that are not an [`Error`].
+    pub fn new(kind: ErrorKind, message: impl Into<String>, retryable: bool) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            retryable,
+            http_status: None,
+            endpoint: None,
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<&Error> for Failure {
+    fn from(error: &Error) -> Self {
+        let mut message = error.to_string();
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            if !message.ends_with(&text) {
+                message.push_str(": ");
+                message.push_str(&text);
+            }
+            source = cause.source();
+        }
+        if let Some((cut, _)) = message.char_indices().nth(FAILURE_MESSAGE_MAX_CHARS) {
+            message.truncate(cut);
+            message.push('…');
+        }
+        let (http_status, endpoint) = match error {
+            Error::Provider {
+                status, endpoint, ..
+            } => (*status, endpoint.clone()),
+            Error::Timeout { what } | Error::Transport { what, .. } => (None, Some(what.clone())),
+            _ => (None, None),
+        };
+        Self {
+            kind: error.kind(),
+            message,
+            retryable: error.is_retryable(),
+            http_status,
+            endpoint,
+        }
+    }
 }
 
 fn join_fields(fields: &[FieldError]) -> String {
@@ -227,15 +372,66 @@ impl Error {
         }
     }
 
-    /// A [`Error::Provider`] wrapping `source`.
+    /// A permanent [`Error::Provider`] wrapping `source` (an adapter's own failure).
     pub fn provider(
         provider: impl Into<String>,
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
         Error::Provider {
             provider: provider.into(),
-            source: Arc::new(source),
+            status: None,
+            endpoint: None,
+            message: String::new(),
+            retryable: false,
+            source: Some(Arc::new(source)),
         }
+    }
+
+    /// A [`Error::Provider`] for an HTTP `status` the adapter has no better variant for;
+    /// retryable when the status is transient ([`transient_status`]). `message` is the
+    /// provider's own words, already redacted; it is cut to 500 characters.
+    pub fn provider_status(
+        provider: impl Into<String>,
+        endpoint: impl Into<String>,
+        status: u16,
+        message: impl Into<String>,
+    ) -> Self {
+        let mut message = message.into();
+        if let Some((cut, _)) = message.char_indices().nth(500) {
+            message.truncate(cut);
+            message.push('…');
+        }
+        Error::Provider {
+            provider: provider.into(),
+            status: Some(status),
+            endpoint: Some(endpoint.into()),
+            message,
+            retryable: transient_status(status),
+            source: None,
+        }
+    }
+
+    /// The error's kind, as data.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Validation { .. } => ErrorKind::Validation,
+            Error::NotFound { .. } => ErrorKind::NotFound,
+            Error::Conflict { .. } => ErrorKind::Conflict,
+            Error::Unauthenticated { .. } => ErrorKind::Unauthenticated,
+            Error::RateLimited { .. } => ErrorKind::RateLimited,
+            Error::TooLate { .. } => ErrorKind::TooLate,
+            Error::Unsupported { .. } => ErrorKind::Unsupported,
+            Error::Timeout { .. } => ErrorKind::Timeout,
+            Error::Transport { .. } => ErrorKind::Transport,
+            Error::Protocol { .. } => ErrorKind::Protocol,
+            Error::NoRoute { .. } => ErrorKind::NoRoute,
+            Error::Provider { .. } => ErrorKind::Provider,
+        }
+    }
+
+    /// The error as a [`Failure`] to store or show.
+    pub fn to_failure(&self) -> Failure {
+        Failure::from(self)
     }
 
     /// A [`Error::Transport`] wrapping `source`.
@@ -249,15 +445,18 @@ impl Error {
         }
     }
 
-    /// Whether the same call may succeed if tried again later, unchanged.
+    /// Whether the same call may succeed if tried again later, unchanged — the one answer to
+    /// that question in the crate; the orchestrator never decides otherwise.
     ///
-    /// True for rate limits, timeouts and transport failures; false for everything that needs
-    /// a change of data, credentials or an operator.
+    /// True for rate limits, timeouts, transport failures and provider errors the adapter
+    /// found transient (an HTTP 5xx, 408, 425 or 429: [`transient_status`]); false for
+    /// everything that needs a change of data, credentials or an operator.
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            Error::RateLimited { .. } | Error::Timeout { .. } | Error::Transport { .. }
-        )
+        match self {
+            Error::RateLimited { .. } | Error::Timeout { .. } | Error::Transport { .. } => true,
+            Error::Provider { retryable, .. } => *retryable,
+            _ => false,
+        }
     }
 
     /// The field problems of a [`Error::Validation`], empty for any other variant.
@@ -317,6 +516,53 @@ mod tests {
         let source = err.source().expect("source kept");
         assert_eq!(source.to_string(), "inner cause");
         assert_eq!(err.to_string(), "wapi failed");
+        assert!(!err.is_retryable());
+        let failure = err.to_failure();
+        assert_eq!(failure.message, "wapi failed: inner cause");
+        assert_eq!(failure.kind, ErrorKind::Provider);
+    }
+
+    #[test]
+    fn retryability_follows_the_http_status() {
+        for (status, retryable) in [
+            (500, true),
+            (502, true),
+            (503, true),
+            (408, true),
+            (425, true),
+            (429, true),
+            (400, false),
+            (403, false),
+            (410, false),
+            (413, false),
+            (422, false),
+        ] {
+            let err = Error::provider_status("wapi", "POST /outbounds", status, "nope");
+            assert_eq!(err.is_retryable(), retryable, "{status}");
+            let failure = err.to_failure();
+            assert_eq!(failure.http_status, Some(status));
+            assert_eq!(failure.endpoint.as_deref(), Some("POST /outbounds"));
+            assert_eq!(failure.retryable, retryable);
+            assert_eq!(
+                failure.message,
+                format!("wapi answered POST /outbounds with HTTP {status}: nope")
+            );
+        }
+    }
+
+    #[test]
+    fn failures_are_serde_data() {
+        let failure = Error::Timeout {
+            what: "POST /tracking".into(),
+        }
+        .to_failure();
+        let json = serde_json::to_value(&failure).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"kind": "timeout", "message": "POST /tracking timed out",
+                "retryable": true, "endpoint": "POST /tracking"})
+        );
+        assert_eq!(serde_json::from_value::<Failure>(json).unwrap(), failure);
     }
 
     #[test]

@@ -57,7 +57,7 @@ pub mod simulator;
 #[cfg(any(test, feature = "mock"))]
 pub mod testkit;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Failure, Result};
 
 // The README's examples are compiled and run as doctests, so they cannot go stale.
 #[cfg(doctest)]

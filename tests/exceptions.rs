@@ -441,7 +441,7 @@ async fn a_transient_failure_keeps_the_edit_pending_and_the_retry_sends_it() {
     assert_eq!(pending.order, edited);
     assert_eq!(pending.attempts, 1);
     assert_eq!(pending.since, first_seen);
-    assert!(pending.last_error.contains("timed out"));
+    assert!(pending.last_failure.message.contains("timed out"));
     assert_eq!(r.fingerprints, Fingerprints::of(&order), "not applied yet");
     assert_eq!(r.automation, Automation::Active);
     assert!(s.store.exception(&order.id).await.unwrap().is_none());
@@ -450,7 +450,7 @@ async fn a_transient_failure_keeps_the_edit_pending_and_the_retry_sends_it() {
     // A server fault after the HTTP client's retries, then a rate limit: still pending.
     s.mock.fail_next(
         Operation::Update,
-        Error::provider("mock", std::io::Error::other("HTTP 503")),
+        Error::provider_status("mock", "update_order", 503, "down for maintenance"),
         1,
     );
     s.mock.fail_next(
@@ -623,7 +623,10 @@ async fn pending_updates_of_a_suspended_order_are_left_alone() {
         changed_fields: vec![KeyField::Phone],
         since: s.clock.now(),
         attempts: 1,
-        last_error: "timed out".into(),
+        last_failure: fulfillkit::Error::Timeout {
+            what: "update".into(),
+        }
+        .to_failure(),
     }));
     s.store.update(stale).await.unwrap();
     let calls = update_calls(&s.mock);

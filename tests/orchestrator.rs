@@ -601,7 +601,7 @@ async fn a_provider_failure_is_recorded_emitted_and_retried() {
     assert!(matches!(err, Error::Timeout { .. }));
     let record = s.store.get(&order.id).await.unwrap().unwrap();
     assert!(
-        matches!(&record.export, ExportState::Failed { retryable: true, attempts: 1, reason } if reason.contains("timed out")),
+        matches!(&record.export, ExportState::Failed { retryable: true, attempts: 1, failure, .. } if failure.message.contains("timed out")),
         "{:?}",
         record.export
     );
@@ -683,7 +683,9 @@ async fn cancel_passes_too_late_through_and_records_a_cancellation() {
     s.orchestrator.on_order_confirmed(&b).await.unwrap();
     assert_eq!(
         s.orchestrator.cancel(&a.id).await.unwrap(),
-        CancelOutcome::Cancelled
+        CancelOutcome::Cancelled {
+            state: Some("Cancelled".into())
+        }
     );
     let record = s.store.get(&a.id).await.unwrap().unwrap();
     assert_eq!(
@@ -822,7 +824,7 @@ async fn reconcile_completes_intents_left_by_a_crash_without_a_second_order() {
     );
     let flagged = store.get(&"SO-3".into()).await.unwrap().unwrap();
     assert!(
-        matches!(&flagged.export, ExportState::Failed { retryable: false, reason, .. } if reason.contains("SO-3")),
+        matches!(&flagged.export, ExportState::Failed { retryable: false, failure, .. } if failure.message.contains("SO-3")),
         "{:?}",
         flagged.export
     );

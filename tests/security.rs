@@ -23,7 +23,7 @@ use fulfillkit::orchestrator::{
 use fulfillkit::provider::mock::MockProvider;
 use fulfillkit::provider::sphere::{AuthMode, SphereBuilder};
 use fulfillkit::provider::wapi::WapiBuilder;
-use fulfillkit::provider::{CancelOutcome, Capabilities, FulfillmentProvider};
+use fulfillkit::provider::{Capabilities, FulfillmentProvider};
 use fulfillkit::simulator::{Faults, SphereSimulator, WapiSimulator};
 use fulfillkit::testkit::sample_order;
 
@@ -139,7 +139,7 @@ async fn a_reexport_never_takes_over_a_host_order_of_the_old_numbering() {
     );
 
     // Cancelling SO-8 touches SO-8's shipment only.
-    assert_eq!(o.cancel(&ours.id).await.unwrap(), CancelOutcome::Cancelled);
+    assert!(o.cancel(&ours.id).await.unwrap().is_cancelled());
     let theirs_statuses = mock.statuses(&theirs.id);
     assert!(
         theirs_statuses

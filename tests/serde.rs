@@ -229,7 +229,10 @@ fn every_public_type_round_trips() {
     round_trip(&UpdateOutcome::TooLate {
         state: "Packed".into(),
     });
-    round_trip(&CancelOutcome::Cancelled);
+    round_trip(&CancelOutcome::Cancelled {
+        state: Some("void".into()),
+    });
+    round_trip(&CancelOutcome::AlreadyCancelled { state: None });
     round_trip(&fulfillkit::error::FieldError::new("a.b", "bad"));
     round_trip(&OrderId::new("x"));
     round_trip(&InstanceId::new("x"));

@@ -367,7 +367,9 @@ async fn wapi_refuses_updates_and_cancels_past_the_editable_stage_with_the_docum
         .reference;
     assert_eq!(
         provider.cancel_order(&other).await.unwrap(),
-        CancelOutcome::Cancelled
+        CancelOutcome::Cancelled {
+            state: Some("Cancelled".into())
+        }
     );
     wapi.tick();
     let cancelled = wapi.order("SO-CANCEL").unwrap();
@@ -1221,7 +1223,9 @@ async fn sphere_refuses_updates_and_voids_once_allocated_with_the_documented_bod
         .reference;
     assert_eq!(
         provider.cancel_order(&open).await.unwrap(),
-        CancelOutcome::Cancelled
+        CancelOutcome::Cancelled {
+            state: Some("void".into())
+        }
     );
     assert_eq!(sphere.order("SO-OPEN").unwrap().status, "void");
     let again = outcome(sphere_request(

@@ -412,7 +412,9 @@ async fn cancel_voids_an_open_order() {
         .await;
     assert_eq!(
         provider(&server).cancel_order(&shipment()).await.unwrap(),
-        CancelOutcome::Cancelled
+        CancelOutcome::Cancelled {
+            state: Some("void".into())
+        }
     );
     read.assert_async().await;
     void.assert_async().await;
@@ -452,7 +454,9 @@ async fn cancel_of_a_void_order_is_cancelled_without_calling() {
         .await;
     assert_eq!(
         provider(&server).cancel_order(&shipment()).await.unwrap(),
-        CancelOutcome::Cancelled
+        CancelOutcome::AlreadyCancelled {
+            state: Some("void".into())
+        }
     );
     read.assert_async().await;
     void.assert_async().await;
@@ -850,12 +854,21 @@ async fn status_codes_map_to_crate_errors() {
         "{err:?}"
     );
     let err = stock_against(500, r#"{"error":{"message":"database down"}}"#).await;
-    assert!(matches!(err, Error::Provider { .. }), "{err:?}");
-    let source = std::error::Error::source(&err).unwrap().to_string();
     assert!(
-        source.contains("HTTP 500") && source.contains("database down"),
-        "{source}"
+        matches!(&err, Error::Provider { status: Some(500), retryable: true, message, .. } if message == "database down"),
+        "{err:?}"
     );
+    assert!(err.is_retryable());
+    assert!(
+        err.to_string().contains("HTTP 500") && err.to_string().contains("database down"),
+        "{err}"
+    );
+    let failure = err.to_failure();
+    assert_eq!(failure.http_status, Some(500));
+    assert!(failure.endpoint.unwrap().contains("GET /inventory"));
+    // A permanent refusal SphereWMS has no better name for is not retried by anyone.
+    let err = stock_against(410, r#"{"error":"gone"}"#).await;
+    assert!(!err.is_retryable(), "{err:?}");
 }
 
 #[tokio::test]
@@ -973,10 +986,12 @@ async fn malformed_json_is_a_protocol_error_naming_the_endpoint() {
         .with_body(r#"{"order_id": 88213, "status": }"#)
         .create_async()
         .await;
-    let err = provider(&server).track(&[shipment()]).await.unwrap_err();
+    // The order's shipment fails alone, with the reason; the call itself succeeds.
+    let updates = provider(&server).track(&[shipment()]).await.unwrap();
     assert!(
-        matches!(&err, Error::Protocol { message } if message.contains("GET /orders/88213")),
-        "{err}"
+        matches!(&updates[..], [TrackingUpdate::Failed { failure, .. }]
+            if failure.kind == fulfillkit::ErrorKind::Protocol && failure.message.contains("GET /orders/88213")),
+        "{updates:?}"
     );
     // A listing that is not an array is one too.
     server
@@ -1523,9 +1538,12 @@ async fn the_fake_refuses_what_sphere_would_refuse() {
         }
     );
     fake.set(&created.reference, "open");
-    assert_eq!(
-        sphere.cancel_order(&created.reference).await.unwrap(),
-        CancelOutcome::Cancelled
+    assert!(
+        sphere
+            .cancel_order(&created.reference)
+            .await
+            .unwrap()
+            .is_cancelled()
     );
     let unknown = ShipmentRef::new("SO-9", "1");
     assert!(matches!(

@@ -216,12 +216,19 @@ async fn cancel_sends_all_four_fields_and_judges_refusals_by_the_real_state() {
         .await;
     assert_eq!(
         provider(&server).cancel_order(&reference).await.unwrap(),
-        CancelOutcome::Cancelled
+        CancelOutcome::Cancelled {
+            state: Some("Cancelled".into())
+        }
     );
     m.assert_async().await;
 
     for (state, expected) in [
-        ("Cancelled", Some(CancelOutcome::Cancelled)),
+        (
+            "Cancelled",
+            Some(CancelOutcome::AlreadyCancelled {
+                state: Some("Cancelled".into()),
+            }),
+        ),
         (
             "AssignedToPartner",
             Some(CancelOutcome::TooLate {
@@ -247,8 +254,9 @@ async fn cancel_sends_all_four_fields_and_judges_refusals_by_the_real_state() {
         let result = provider(&server).cancel_order(&reference).await;
         match expected {
             Some(outcome) => assert_eq!(result.unwrap(), outcome, "{state}"),
+            // Refused while still pending: a conflict naming the state, not a bad request.
             None => assert!(
-                matches!(result, Err(Error::Validation { .. })),
+                matches!(&result, Err(Error::Conflict { message }) if message.contains("Pending") && message.contains("cannot cancel")),
                 "{result:?}"
             ),
         }
@@ -449,9 +457,30 @@ async fn status_codes_map_to_crate_errors() {
     let (err, _s) = create_against(404, "").await;
     assert!(matches!(err, Error::Protocol { .. }), "{err:?}");
     let (err, _s) = create_against(500, r#"{"Error": "Internal server error"}"#).await;
-    assert!(matches!(err, Error::Provider { .. }), "{err:?}");
-    let source = std::error::Error::source(&err).unwrap().to_string();
-    assert!(source.contains("Internal server error"), "{source}");
+    assert!(
+        matches!(
+            &err,
+            Error::Provider {
+                status: Some(500),
+                retryable: true,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "wapi answered POST /outbounds with HTTP 500: Internal server error"
+    );
+    // A permanent refusal Wapi has no better name for: kept as what it is, never retried.
+    for status in [403, 410, 413] {
+        let (err, _s) = create_against(status, r#"{"error":"no"}"#).await;
+        assert!(
+            matches!(&err, Error::Provider { status: Some(s), retryable: false, .. } if *s == status as u16),
+            "{err:?}"
+        );
+        assert!(!err.is_retryable());
+    }
     let (err, _s) = create_against(400, r#"{"error":"Order number SO-1001 already exists"}"#).await;
     assert!(
         matches!(&err, Error::Conflict { message } if message.contains("SO-1001")),

@@ -1,8 +1,8 @@
 //! When to retry a request and how long to wait: [`RetryConfig`], decorrelated-jitter
 //! [`Backoff`], and [`decide`], the one pure function that makes the decision.
 //!
-//! Retried for every call: 408, 429 and connect errors, after which the provider has surely
-//! not acted on the request. Retried only for idempotent calls (reads, full replacements, and
+//! Retried for every call: 408, 425, 429 and connect errors, after which the provider has
+//! surely not acted on the request. Retried only for idempotent calls (reads, full replacements, and
 //! creates the provider de-duplicates by order number): 5xx, timeouts and connections dropped
 //! after the request was sent, since the provider may have acted on it — a server can store
 //! an order and then fail to answer. A create of a provider that can look orders up is sent
@@ -145,7 +145,7 @@ pub fn decide(
 ) -> Decision {
     let retryable = match outcome {
         AttemptOutcome::Status { status, .. } => {
-            status == 408 || status == 429 || (status >= 500 && idempotent)
+            crate::error::transient_status(status) && (status < 500 || idempotent)
         }
         AttemptOutcome::ConnectFailed => true,
         AttemptOutcome::TimedOut | AttemptOutcome::ConnectionDropped => idempotent,
@@ -207,6 +207,7 @@ mod tests {
             (status(409), 0, true, Decision::Stop),
             (status(422), 0, true, Decision::Stop),
             (status(408), 0, false, Decision::RetryAfter(b)),
+            (status(425), 0, false, Decision::RetryAfter(b)),
             (status(429), 0, false, Decision::RetryAfter(b)),
             (status(500), 0, true, Decision::RetryAfter(b)),
             // A server may fail after acting on a request: only a repeatable one is re-sent.

@@ -51,6 +51,9 @@ pub enum ExceptionReason {
     TooLate,
     /// The provider cannot change orders at all (its capabilities lack `update`).
     Unsupported,
+    /// The provider failed the update with an error retrying cannot fix, or kept failing it
+    /// past the retry limits; [`OrderException::provider_state`] holds the last failure.
+    ProviderFailed,
 }
 
 /// What an operator did about an exception.

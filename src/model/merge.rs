@@ -13,8 +13,9 @@
 //! 4. the current status is the last known-code status after ordering, unless the latest
 //!    `Unknown` status is later in time than it (SalesRender would let one unmapped text,
 //!    sorting last, freeze the shipment forever);
-//! 5. a change is worth an event only when the current status differs in code, original text
-//!    or pickup point from the one last reported ([`is_reportable_change`]).
+//! 5. a change is worth an event only when the current status differs in code, original text,
+//!    time or pickup point from the one last reported ([`is_reportable_change`]): a new
+//!    history entry that becomes current is news, a repeated poll is not.
 //!
 //! The result depends only on the set of statuses seen, never on the order batches arrive in,
 //! and merging again changes nothing (both checked by property tests).
@@ -25,8 +26,12 @@ use serde::{Deserialize, Serialize};
 
 use super::status::{DeliveryStatus, PickupPoint, StatusCode};
 
-/// How a history is ordered before the current status is picked (SalesRender's
-/// `sortTrackStatuses` setting).
+/// How a history is ordered before the current status is picked.
+///
+/// `Classification` is SalesRender's order. `Time` is fulfillkit's own alternative, not
+/// SalesRender's `sortTrackStatuses` setting: SalesRender's unsorted mode keeps arrival order
+/// and skips its `RETURNED` rewrite, while fulfillkit's result never depends on arrival order
+/// and always applies the rewrite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StatusOrder {
@@ -113,7 +118,9 @@ pub(crate) fn merge_statuses_owned(
 }
 
 /// Whether `current` is a change worth reporting after `last_reported`: it differs in code,
-/// original text or pickup point.
+/// original text, pickup point or time. A later status with the same code and text (a
+/// second failed delivery attempt on another day) is a new history entry, and news, as in
+/// SalesRender.
 pub fn is_reportable_change(
     last_reported: Option<&DeliveryStatus>,
     current: &DeliveryStatus,
@@ -123,6 +130,7 @@ pub fn is_reportable_change(
         Some(last) => {
             last.code != current.code
                 || last.original != current.original
+                || last.at != current.at
                 || last.pickup_point != current.pickup_point
         }
     }
@@ -326,13 +334,16 @@ mod tests {
     fn reportable_changes() {
         let a = s(InTransit, "In transit", 10);
         assert!(is_reportable_change(None, &a));
+        let mut carrier_only = a.clone();
+        carrier_only.carrier = Some("SDA".into());
+        assert!(
+            !is_reportable_change(Some(&a), &carrier_only),
+            "the carrier alone is no change"
+        );
+        // A second failed attempt on another day: the same code and text, a new entry.
         let mut later_same = a.clone();
         later_same.at = t(11);
-        later_same.carrier = Some("SDA".into());
-        assert!(
-            !is_reportable_change(Some(&a), &later_same),
-            "time and carrier alone are no change"
-        );
+        assert!(is_reportable_change(Some(&a), &later_same));
         assert!(is_reportable_change(Some(&a), &s(InTransit, "Partito", 10)));
         assert!(is_reportable_change(
             Some(&a),

@@ -33,9 +33,9 @@ pub use order::{Address, CartLine, Customer, Order, Payment, normalize_phone};
 pub use shipment::{Shipment, ShipmentRef, TrackingUpdate};
 pub(crate) use status::with_status_key;
 pub use status::{
-    Coordinates, DeliveryStatus, ORIGINAL_MAX_CHARS, OpeningHours, PickupPoint, Problem,
-    StatusCode, StatusMapping, StatusTable, TimeRange, Weekday, clean_original,
-    normalize_status_key,
+    CommentRule, CommentRules, Coordinates, DeliveryStatus, ORIGINAL_MAX_CHARS, OpeningHours,
+    PickupPoint, Problem, StatusCode, StatusMapping, StatusTable, TimeRange, Weekday,
+    clean_original, normalize_status_key,
 };
 pub use stock::{Level, StockDisplay, StockLevel, StockPolicy, StockThresholds, StockView};
 pub use text::normalize_search_text;

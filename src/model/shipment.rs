@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ids::OrderId;
 use super::status::DeliveryStatus;
+use crate::error::Failure;
 
 /// How to address an exported order at its provider.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -41,6 +42,7 @@ pub struct Shipment {
 /// What a provider reports for one shipment in a `track` call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum TrackingUpdate {
     /// The shipment's statuses as the provider reports them (history, oldest first where the
     /// provider gives one; at least the current status).
@@ -57,6 +59,14 @@ pub enum TrackingUpdate {
         /// When the provider said so.
         at: DateTime<Utc>,
     },
+    /// This shipment's answer could not be read or fetched (the others of the call were);
+    /// it is polled again next time.
+    Failed {
+        /// Which shipment.
+        shipment: ShipmentRef,
+        /// Why.
+        failure: Failure,
+    },
 }
 
 impl TrackingUpdate {
@@ -64,15 +74,24 @@ impl TrackingUpdate {
     pub fn shipment(&self) -> &ShipmentRef {
         match self {
             TrackingUpdate::Statuses { shipment, .. }
-            | TrackingUpdate::NotFound { shipment, .. } => shipment,
+            | TrackingUpdate::NotFound { shipment, .. }
+            | TrackingUpdate::Failed { shipment, .. } => shipment,
         }
     }
 
-    /// The statuses reported (empty for `NotFound`).
+    /// The statuses reported (empty for `NotFound` and `Failed`).
     pub fn statuses(&self) -> &[DeliveryStatus] {
         match self {
             TrackingUpdate::Statuses { statuses, .. } => statuses,
-            TrackingUpdate::NotFound { .. } => &[],
+            TrackingUpdate::NotFound { .. } | TrackingUpdate::Failed { .. } => &[],
+        }
+    }
+
+    /// A [`TrackingUpdate::Failed`] for `shipment` with `error`.
+    pub fn failed(shipment: ShipmentRef, error: &crate::error::Error) -> Self {
+        TrackingUpdate::Failed {
+            shipment,
+            failure: error.to_failure(),
         }
     }
 }

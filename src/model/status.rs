@@ -437,6 +437,110 @@ impl OpeningHours {
     }
 }
 
+/// One rule of [`CommentRules`]: a status whose comment contains any of `contains` gets
+/// `code`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommentRule {
+    /// Phrases, compared with the comment without case, accents or runs of whitespace
+    /// ([`normalize_search_text`](super::normalize_search_text)): "disponibile per il ritiro"
+    /// matches "Disponibile per il RITIRO presso…".
+    pub contains: Vec<String>,
+    /// The code a matching status gets.
+    pub code: StatusCode,
+}
+
+/// Rules that refine a provider's status by its free comment text, for providers whose
+/// status vocabulary lacks a step their comments describe (Wapi reports a parcel waiting at
+/// a pickup point only as `InTransit` with a comment such as "disponibile per il ritiro").
+///
+/// Rules are tried in order; the first whose phrases occur in the comment gives the code.
+/// Serde data (a list of rules), so an instance's rules can live in the host's configuration.
+/// Which statuses a provider refines is the provider's rule (Wapi: `InTransit` without a
+/// trouble status).
+///
+/// ```
+/// use fulfillkit::model::{CommentRules, StatusCode};
+///
+/// let rules = CommentRules::new()
+///     .with(StatusCode::Arrived, ["disponibile per il ritiro", "available for pickup"])
+///     .with(StatusCode::OnDelivery, ["in consegna"]);
+/// assert_eq!(rules.code_for("Pacco DISPONIBILE per il ritiro presso Tabaccheria"), Some(StatusCode::Arrived));
+/// assert_eq!(rules.code_for("In consegna oggi"), Some(StatusCode::OnDelivery));
+/// assert_eq!(rules.code_for("Partito dall'hub"), None);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "Vec<CommentRule>", into = "Vec<CommentRule>")]
+pub struct CommentRules {
+    rules: Vec<CommentRule>,
+    /// Every phrase, normalized once, with its rule's code, in rule order.
+    normalized: Vec<(String, StatusCode)>,
+}
+
+impl From<Vec<CommentRule>> for CommentRules {
+    fn from(rules: Vec<CommentRule>) -> Self {
+        let normalized = rules
+            .iter()
+            .flat_map(|rule| {
+                rule.contains
+                    .iter()
+                    .map(|phrase| (super::normalize_search_text(phrase), rule.code))
+            })
+            .filter(|(phrase, _)| !phrase.is_empty())
+            .collect();
+        Self { rules, normalized }
+    }
+}
+
+impl From<CommentRules> for Vec<CommentRule> {
+    fn from(rules: CommentRules) -> Self {
+        rules.rules
+    }
+}
+
+impl CommentRules {
+    /// No rules: comments change nothing.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a rule after the existing ones: a comment containing any of `phrases` gives
+    /// `code`.
+    pub fn with<I, S>(self, code: StatusCode, phrases: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut rules = self.rules;
+        rules.push(CommentRule {
+            contains: phrases.into_iter().map(Into::into).collect(),
+            code,
+        });
+        rules.into()
+    }
+
+    /// The rules, in order.
+    pub fn rules(&self) -> &[CommentRule] {
+        &self.rules
+    }
+
+    /// Whether there are no rules.
+    pub fn is_empty(&self) -> bool {
+        self.normalized.is_empty()
+    }
+
+    /// The code of the first rule whose phrase occurs in `comment`, if any.
+    pub fn code_for(&self, comment: &str) -> Option<StatusCode> {
+        if self.normalized.is_empty() || comment.trim().is_empty() {
+            return None;
+        }
+        let comment = super::normalize_search_text(comment);
+        self.normalized
+            .iter()
+            .find(|(phrase, _)| comment.contains(phrase.as_str()))
+            .map(|(_, code)| *code)
+    }
+}
+
 /// What a raw provider status means: a code and, optionally, a problem.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusMapping {

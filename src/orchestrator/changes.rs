@@ -30,7 +30,7 @@ use super::{
     Automation, EventKind, ExceptionFilter, ExportOutcome, ExportState, Fingerprints, Instance,
     Orchestrator, PAGE, PendingUpdate, ShipmentRecord, Target, numbering,
 };
-use crate::error::{Error, FieldError, Result};
+use crate::error::{Error, ErrorKind, Failure, FieldError, Result};
 use crate::model::{
     DeliveryStatus, ExceptionReason, KeyField, Order, OrderException, OrderId, Resolution,
     ResolutionAction, StatusCode, SuspendedEdit, Waybill,
@@ -113,12 +113,6 @@ pub struct ExceptionPage {
     pub exceptions: Vec<OrderException>,
     /// Pass this as `after` for the next page; `None` on the last page.
     pub next_after: Option<OrderId>,
-}
-
-/// Whether an update that failed with `error` may succeed later unchanged. A `Provider` error
-/// is what a server fault becomes once the HTTP client's own retries are spent.
-pub(super) fn is_transient(error: &Error) -> bool {
-    error.is_retryable() || matches!(error, Error::Provider { .. })
 }
 
 impl Orchestrator {
@@ -242,17 +236,18 @@ impl Orchestrator {
                     Ok(ChangeOutcome::Exception { .. }) => report.exceptions += 1,
                     Ok(_) => report.failed += 1,
                     Err(error) => {
-                        report.failed += 1;
-                        // Keep the edit (nothing is lost) and show why it is stuck.
-                        let at = self.now();
-                        self.modify(record, |r| {
-                            if let Some(p) = &mut r.pending_update {
-                                p.attempts += 1;
-                                p.last_error = error.to_string();
-                                r.updated_at = at;
-                            }
-                        })
+                        // Retrying cannot fix it (a permanent refusal, a 403, a 410): the
+                        // edit goes to an operator with the failure, nothing is lost.
+                        let failure = error.to_failure();
+                        self.raise(
+                            record,
+                            &pending.order,
+                            pending.changed_fields.clone(),
+                            ExceptionReason::ProviderFailed,
+                            Some(failure.message),
+                        )
                         .await?;
+                        report.exceptions += 1;
                     }
                 }
             }
@@ -363,20 +358,9 @@ impl Orchestrator {
             .modify(record, |r| {
                 r.automation = Automation::Active;
                 r.pending_update = None;
-                status_change = None;
-                if let Some(status) = &cancelled {
-                    if r.current_status
-                        .as_ref()
-                        .is_none_or(|s| s.code != StatusCode::Cancelled)
-                    {
-                        r.push_status(status.clone());
-                        let shared = Arc::new(status.clone());
-                        r.current_status = Some(Arc::clone(&shared));
-                        // Reported here, so tracking must not report it again.
-                        status_change =
-                            Some((r.last_reported.replace(Arc::clone(&shared)), shared));
-                    }
-                }
+                status_change = cancelled
+                    .as_ref()
+                    .and_then(|status| super::mark_cancelled(r, status, now));
                 r.updated_at = now;
             })
             .await?;
@@ -440,32 +424,38 @@ impl Orchestrator {
 
         if record.shipment().is_some() {
             let source = self.instance_or_err(&record.instance)?;
-            if let CancelOutcome::TooLate { state } =
-                source.provider.cancel_order(&exception.shipment).await?
-            {
+            let outcome = source.provider.cancel_order(&exception.shipment).await?;
+            if let CancelOutcome::TooLate { state } = outcome {
                 return Err(Error::TooLate { state });
             }
             let now = self.now();
             let cancelled = DeliveryStatus::new(
                 StatusCode::Cancelled,
-                "cancelled through fulfillkit for a re-export",
+                outcome
+                    .state()
+                    .unwrap_or("cancelled through fulfillkit for a re-export"),
                 now,
             );
-            let mut previous = None;
-            let reason = format!(
-                "shipment {} cancelled at the provider for a re-export of order {order_id}",
-                exception.shipment.provider_ref
+            let failure = Failure::new(
+                ErrorKind::Conflict,
+                format!(
+                    "shipment {} cancelled at the provider for a re-export of order {order_id}",
+                    exception.shipment.provider_ref
+                ),
+                false,
             );
+            let mut change = None;
             // The old shipment is gone and the new one not made yet: a failed export says so
             // honestly (not retryable by automation, which is suspended anyway), and `export`
             // accepts it. The new shipment starts a new history.
             let saved = self
                 .modify(record, |r| {
-                    previous = r.last_reported.clone();
+                    change = super::mark_cancelled(r, &cancelled, now);
                     r.export = ExportState::Failed {
                         retryable: false,
-                        reason: reason.clone(),
+                        failure: failure.clone(),
                         attempts: 0,
+                        since: now,
                     };
                     r.export_seq += 1;
                     r.current_status = None;
@@ -477,14 +467,10 @@ impl Orchestrator {
                     r.updated_at = now;
                 })
                 .await?;
-            self.emit(
-                EventKind::DeliveryStatusChanged {
-                    from: previous,
-                    to: Arc::new(cancelled),
-                },
-                &saved,
-            )
-            .await;
+            if let Some((from, to)) = change {
+                self.emit(EventKind::DeliveryStatusChanged { from, to }, &saved)
+                    .await;
+            }
         }
         drop(guard);
 
@@ -582,9 +568,25 @@ impl Orchestrator {
                 self.raise(record, order, changed, ExceptionReason::Unsupported, None)
                     .await
             }
-            Err(error) if is_transient(&error) => {
+            Err(error) if error.is_retryable() => {
                 let now = self.now();
-                let message = error.to_string();
+                let failure = error.to_failure();
+                let (since, attempts) = record
+                    .pending_update
+                    .as_ref()
+                    .map_or((now, 0), |p| (p.since, p.attempts));
+                if !self.inner.retry_limits.allow(attempts + 1, since, now) {
+                    // Past the retry limits: an operator decides, with the last failure.
+                    return self
+                        .raise(
+                            record,
+                            order,
+                            changed,
+                            ExceptionReason::ProviderFailed,
+                            Some(failure.message),
+                        )
+                        .await;
+                }
                 self.modify(record, |r| {
                     let (since, attempts) = r
                         .pending_update
@@ -596,7 +598,7 @@ impl Orchestrator {
                         changed_fields: changed.clone(),
                         since,
                         attempts: attempts + 1,
-                        last_error: message.clone(),
+                        last_failure: failure.clone(),
                     }));
                     r.updated_at = now;
                 })

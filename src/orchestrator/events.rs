@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::store::Automation;
+use crate::error::Failure;
 use crate::model::{
     DeliveryStatus, InstanceId, KeyField, Level, OrderException, OrderId, ShipmentRef, Sku,
 };
@@ -32,12 +33,13 @@ pub enum EventKind {
         /// The tracking number, if any.
         tracking_number: Option<String>,
     },
-    /// The export failed; the record keeps the order for a retry.
+    /// The export failed; the record keeps the order for a retry, or (`retryable: false`)
+    /// for an operator.
     ExportFailed {
-        /// Whether a retry may work.
+        /// Whether `retry_failed_exports` will try again.
         retryable: bool,
-        /// The error, as text.
-        reason: String,
+        /// What went wrong, with the provider's status, endpoint and message.
+        failure: Failure,
     },
     /// An edit after export reached the provider.
     OrderUpdated {

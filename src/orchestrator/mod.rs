@@ -115,6 +115,44 @@ pub enum ExportOutcome {
     InProgress,
 }
 
+/// How long failed exports and pending edits are retried automatically before they are left
+/// to an operator. An error that retrying cannot fix is left at once, whatever the limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RetryLimits {
+    /// Attempts at most (default 20): the one that reaches it is the last.
+    pub max_attempts: u32,
+    /// Retried no longer than this after the first failure (default 3 days).
+    pub max_age: Duration,
+}
+
+impl Default for RetryLimits {
+    fn default() -> Self {
+        Self {
+            max_attempts: 20,
+            max_age: Duration::from_secs(3 * 24 * 3600),
+        }
+    }
+}
+
+impl RetryLimits {
+    /// `max_attempts` attempts within `max_age` of the first failure.
+    pub fn new(max_attempts: u32, max_age: Duration) -> Self {
+        Self {
+            max_attempts: max_attempts.max(1),
+            max_age,
+        }
+    }
+
+    /// Whether a failure that is the `attempts`-th, the first of which happened at `since`,
+    /// may still be retried at `now`.
+    pub fn allow(&self, attempts: u32, since: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+        // A clock that went back counts as no age at all.
+        let age = (now - since).to_std().unwrap_or(Duration::ZERO);
+        attempts < self.max_attempts && age < self.max_age
+    }
+}
+
 /// What [`Orchestrator::retry_failed_exports`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -168,6 +206,7 @@ pub struct OrchestratorBuilder {
     directory_ttl: Duration,
     poll_policy: PollPolicy,
     tracking_concurrency: usize,
+    retry_limits: RetryLimits,
 }
 
 impl fmt::Debug for OrchestratorBuilder {
@@ -244,6 +283,13 @@ impl OrchestratorBuilder {
         self
     }
 
+    /// How long failed exports and pending edits are retried before an operator gets them
+    /// (default 20 attempts within 3 days; see [`RetryLimits`]).
+    pub fn retry_limits(mut self, limits: RetryLimits) -> Self {
+        self.retry_limits = limits;
+        self
+    }
+
     /// Most tracking requests in flight per instance (default 4, at least 1).
     pub fn tracking_concurrency(mut self, requests: usize) -> Self {
         self.tracking_concurrency = requests.max(1);
@@ -313,6 +359,7 @@ impl OrchestratorBuilder {
                 directory_cache: DirectoryCache::new(self.directory_ttl),
                 poll_policy: self.poll_policy,
                 tracking_concurrency: self.tracking_concurrency,
+                retry_limits: self.retry_limits,
                 locks: locks::OrderLocks::default(),
                 owner: format!("fulfillkit-{:016x}", fastrand::u64(..)),
             }),
@@ -348,6 +395,7 @@ struct Inner {
     directory_cache: DirectoryCache,
     poll_policy: PollPolicy,
     tracking_concurrency: usize,
+    retry_limits: RetryLimits,
     locks: locks::OrderLocks,
     /// Names this orchestrator in the export intents it writes.
     owner: String,
@@ -376,6 +424,7 @@ impl Orchestrator {
             directory_ttl: Duration::from_secs(3600),
             poll_policy: PollPolicy::default(),
             tracking_concurrency: 4,
+            retry_limits: RetryLimits::default(),
         }
     }
 
@@ -609,7 +658,12 @@ impl Orchestrator {
         Ok(report)
     }
 
-    /// Cancels an exported order at its provider. `TooLate` is passed through.
+    /// Cancels an exported order at its provider. The shipment's `Cancelled` status keeps the
+    /// provider's words when it gives them (Sphere's `void`, Wapi's `Cancelled`), and is
+    /// reported once ([`EventKind::DeliveryStatusChanged`]). Cancelling an order whose record
+    /// is cancelled already changes nothing and answers
+    /// [`CancelOutcome::AlreadyCancelled`] without calling the provider. `TooLate` is passed
+    /// through.
     ///
     /// # Errors
     ///
@@ -617,33 +671,48 @@ impl Orchestrator {
     pub async fn cancel(&self, order_id: &OrderId) -> Result<CancelOutcome> {
         let _guard = self.lock_order(order_id).await;
         let record = self.exported_record(order_id).await?;
+        if let Some(cancelled) = record
+            .current_status
+            .as_ref()
+            .filter(|s| s.code == StatusCode::Cancelled)
+        {
+            return Ok(CancelOutcome::AlreadyCancelled {
+                state: Some(cancelled.original.clone()),
+            });
+        }
         let Some(shipment) = record.shipment().cloned() else {
             return Err(not_exported(order_id));
         };
         let instance = self.instance_or_err(&record.instance)?;
         let outcome = instance.provider.cancel_order(&shipment).await?;
-        if outcome == CancelOutcome::Cancelled {
-            let now = self.now();
-            let cancelled =
-                DeliveryStatus::new(StatusCode::Cancelled, "cancelled through fulfillkit", now);
-            let previous = record.current_status.clone();
-            let saved = self
-                .modify(record, |r| {
-                    r.push_status(cancelled.clone());
-                    r.current_status = Some(Arc::new(cancelled.clone()));
-                    r.updated_at = now;
-                })
-                .await?;
-            self.emit(
-                EventKind::DeliveryStatusChanged {
-                    from: previous,
-                    to: Arc::new(cancelled),
-                },
-                &saved,
-            )
-            .await;
+        if outcome.is_cancelled() {
+            let text = outcome.state().unwrap_or("cancelled through fulfillkit");
+            self.record_cancellation(record, text).await?;
         }
         Ok(outcome)
+    }
+
+    /// Records that the order's shipment is cancelled (`text` in the provider's words where
+    /// known), unless the record says so already, and reports the change once. The one place
+    /// a cancellation is written: cancel, exception resolution and re-export all use it.
+    async fn record_cancellation(
+        &self,
+        record: ShipmentRecord,
+        text: &str,
+    ) -> Result<ShipmentRecord> {
+        let now = self.now();
+        let status = DeliveryStatus::new(StatusCode::Cancelled, text, now);
+        let mut change = None;
+        let saved = self
+            .modify(record, |r| {
+                change = mark_cancelled(r, &status, now);
+            })
+            .await?;
+        if let Some((from, to)) = change {
+            self.emit(EventKind::DeliveryStatusChanged { from, to }, &saved)
+                .await;
+        }
+        Ok(saved)
     }
 
     /// Attaches an order that exists at its provider to its record, by the provider's
@@ -815,12 +884,16 @@ impl Orchestrator {
             version: 0,
             updated_at: now,
         };
-        let previous_attempts = match &existing {
+        // Attempts so far and when they began, for the retry limits.
+        let previous = match &existing {
             Some(ShipmentRecord {
-                export: ExportState::Failed { attempts, .. },
+                export:
+                    ExportState::Failed {
+                        attempts, since, ..
+                    },
                 ..
-            }) => *attempts,
-            _ => 0,
+            }) => Some((*attempts, *since)),
+            _ => None,
         };
         let claimed = match existing {
             None => {
@@ -874,7 +947,11 @@ impl Orchestrator {
                         r.export = exported.clone();
                         if let Some(status) = &first_status {
                             r.push_status(status.clone());
-                            r.current_status = Some(Arc::new(status.clone()));
+                            // Announced by the Exported event: the first poll that finds it
+                            // unchanged has no news.
+                            let shared = Arc::new(status.clone());
+                            r.current_status = Some(Arc::clone(&shared));
+                            r.last_reported = Some(shared);
                         }
                         r.updated_at = at;
                     })
@@ -893,30 +970,26 @@ impl Orchestrator {
                 })
             }
             Err(error) => {
-                // A server fault that outlasted the HTTP client's retries is as transient
-                // here as for an update: keep it for `retry_failed_exports`. Re-sending is
-                // safe: creates are idempotent on the order number.
-                let retryable = changes::is_transient(&error);
+                let at = self.now();
+                let attempts = previous.map_or(1, |(attempts, _)| attempts + 1);
+                let since = previous.map_or(at, |(_, since)| since);
+                let retryable =
+                    error.is_retryable() && self.inner.retry_limits.allow(attempts, since, at);
+                let failure = error.to_failure();
                 let failed = ExportState::Failed {
                     retryable,
-                    reason: error.to_string(),
-                    attempts: previous_attempts + 1,
+                    failure: failure.clone(),
+                    attempts,
+                    since,
                 };
-                let at = self.now();
                 let saved = self
                     .modify(record, |r| {
                         r.export = failed.clone();
                         r.updated_at = at;
                     })
                     .await?;
-                self.emit(
-                    EventKind::ExportFailed {
-                        retryable,
-                        reason: error.to_string(),
-                    },
-                    &saved,
-                )
-                .await;
+                self.emit(EventKind::ExportFailed { retryable, failure }, &saved)
+                    .await;
                 Err(error)
             }
         }
@@ -1061,6 +1134,28 @@ impl Orchestrator {
     async fn lock_order(&self, order_id: &OrderId) -> locks::OrderGuard<'_> {
         self.inner.locks.lock(order_id).await
     }
+}
+
+/// Marks `r` cancelled with `status` unless its current status is `Cancelled` already:
+/// history, current and last reported status, no further polls. Returns the change to report
+/// (from, to), or `None` when nothing changed.
+pub(crate) fn mark_cancelled(
+    r: &mut ShipmentRecord,
+    status: &DeliveryStatus,
+    now: DateTime<Utc>,
+) -> Option<(Option<Arc<DeliveryStatus>>, Arc<DeliveryStatus>)> {
+    if r.current_status
+        .as_ref()
+        .is_some_and(|s| s.code == StatusCode::Cancelled)
+    {
+        return None;
+    }
+    r.push_status(status.clone());
+    let shared = Arc::new(status.clone());
+    r.current_status = Some(Arc::clone(&shared));
+    r.next_poll_at = None;
+    r.updated_at = now;
+    Some((r.last_reported.replace(Arc::clone(&shared)), shared))
 }
 
 /// `shipment` as a provider's create returned it, if fulfillkit can keep it: a shipment of the

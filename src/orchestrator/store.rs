@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Failure, Result};
 use crate::model::{
     DeliveryStatus, InstanceId, KeyField, Order, OrderException, OrderId, ShipmentRef, Waybill,
 };
@@ -54,13 +54,16 @@ pub enum ExportState {
     },
     /// The provider refused or could not be reached.
     Failed {
-        /// Whether trying again unchanged may work: [`Error::is_retryable`], or a provider
-        /// (server) error that outlasted the HTTP client's retries.
+        /// Whether `retry_failed_exports` tries again: the error is retryable
+        /// ([`Error::is_retryable`]) and the retry limits are not reached. `false` is work for
+        /// an operator.
         retryable: bool,
-        /// The error, as text.
-        reason: String,
+        /// What went wrong the last time, with the provider's status, endpoint and message.
+        failure: Failure,
         /// Attempts so far.
         attempts: u32,
+        /// When the first of these attempts failed (the retry limits count from here).
+        since: DateTime<Utc>,
     },
 }
 
@@ -192,8 +195,8 @@ pub struct PendingUpdate {
     pub since: DateTime<Utc>,
     /// Attempts so far.
     pub attempts: u32,
-    /// The last error, as text.
-    pub last_error: String,
+    /// What went wrong the last time.
+    pub last_failure: Failure,
 }
 
 /// Everything fulfillkit keeps about one order's shipment.

@@ -22,10 +22,10 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::{EventKind, ExportState, Instance, Orchestrator, PAGE, ShipmentRecord, numbering};
-use crate::error::{FieldError, Result};
+use crate::error::{ErrorKind, Failure, FieldError, Result};
 use crate::model::{
-    DeliveryStatus, InstanceId, OrderId, Payment, ShipmentRef, StatusCode, StatusTable,
-    TrackingUpdate, is_reportable_change, merge_statuses, merge_statuses_owned,
+    Address, DeliveryStatus, InstanceId, OrderId, Payment, PickupPoint, ShipmentRef, StatusCode,
+    StatusTable, TrackingUpdate, is_reportable_change, merge_statuses, merge_statuses_owned,
 };
 
 /// When each shipment is polled next, by its current status.
@@ -169,8 +169,30 @@ pub struct SyncReport {
     pub stopped: usize,
     /// Tracking requests sent.
     pub requests: usize,
-    /// One line per failed batch or instance: instance and error.
-    pub errors: Vec<String>,
+    /// One entry per failed batch (no order id) or shipment (with its order id).
+    pub errors: Vec<TrackingError>,
+}
+
+/// A tracking failure in a [`SyncReport`]: a whole batch of an instance, or one shipment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct TrackingError {
+    /// The instance polled.
+    pub instance: InstanceId,
+    /// The order whose shipment failed; `None` when the whole request failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<OrderId>,
+    /// What went wrong.
+    pub failure: Failure,
+}
+
+impl std::fmt::Display for TrackingError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.order_id {
+            Some(order_id) => write!(f, "{} order {order_id}: {}", self.instance, self.failure),
+            None => write!(f, "{}: {}", self.instance, self.failure),
+        }
+    }
 }
 
 impl SyncReport {
@@ -298,11 +320,19 @@ impl Orchestrator {
             report.polled += 1;
             let Some(record) = self.record_of(update.shipment()).await? else {
                 report.failed += 1;
-                report.errors.push(format!(
-                    "{}: no shipment record for order {}",
-                    instance.id,
-                    update.shipment().order_id
-                ));
+                report.errors.push(TrackingError {
+                    instance: instance.id.clone(),
+                    order_id: Some(update.shipment().order_id.clone()),
+                    failure: Failure::new(
+                        ErrorKind::NotFound,
+                        format!(
+                            "no shipment record holds shipment {} of order {}",
+                            update.shipment().provider_ref,
+                            update.shipment().order_id
+                        ),
+                        false,
+                    ),
+                });
                 continue;
             };
             self.apply_update(instance, &overrides, record, Some(update), now, &mut report)
@@ -485,7 +515,11 @@ impl Orchestrator {
             Ok(updates) => updates,
             Err(error) => {
                 report.failed = batch.len();
-                report.errors.push(format!("{}: {error}", instance.id));
+                report.errors.push(TrackingError {
+                    instance: instance.id.clone(),
+                    order_id: None,
+                    failure: error.to_failure(),
+                });
                 return Ok(report);
             }
         };
@@ -523,6 +557,23 @@ impl Orchestrator {
         now: DateTime<Utc>,
         report: &mut SyncReport,
     ) -> Result<()> {
+        if let Some(TrackingUpdate::Failed { shipment, failure }) = &update {
+            // This shipment only: it stays due and is polled again next time.
+            tracing::warn!(
+                instance = %instance.id,
+                order_id = %record.order_id,
+                shipment = %shipment.provider_ref,
+                %failure,
+                "tracking answer for one shipment failed"
+            );
+            report.failed += 1;
+            report.errors.push(TrackingError {
+                instance: instance.id.clone(),
+                order_id: Some(record.order_id.clone()),
+                failure: failure.clone(),
+            });
+            return Ok(());
+        }
         let incoming: Vec<DeliveryStatus> = match update {
             Some(TrackingUpdate::Statuses { statuses, .. }) => statuses
                 .into_iter()
@@ -533,7 +584,7 @@ impl Orchestrator {
                 "not known to the provider",
                 at,
             )],
-            None => Vec::new(),
+            Some(TrackingUpdate::Failed { .. }) | None => Vec::new(),
         };
         let incoming = self.with_pickup_point(instance, &record, incoming).await;
         let order = instance.settings.status_order;
@@ -601,42 +652,43 @@ impl Orchestrator {
         Ok(())
     }
 
-    /// For an order sent to a pickup point, gives the statuses that mean the parcel waits
-    /// there (`Arrived`, `OnDelivery`, `Pending`) the point's details from the provider's
-    /// directory when the provider's status carries none: providers name the point by code at
-    /// most, while the recipient needs its address, postcode and opening hours. A directory
-    /// that cannot be read leaves the statuses as they are; tracking never fails for it.
+    /// For an order sent to a pickup point (`pickup_point_id` set), gives every status from
+    /// the moment the parcel leaves the warehouse (`InTransit` to `Paid`) the point's details
+    /// when the provider's status carries none: providers name the point by code at most,
+    /// while the recipient needs its address, postcode and opening hours. They come from the
+    /// provider's directory when it has one and knows the point, else from what the order
+    /// holds (the point's code, address and postcode). A directory that cannot be read falls
+    /// back to the order; tracking never fails for it.
     async fn with_pickup_point(
         &self,
         instance: &Instance,
         record: &ShipmentRecord,
         mut incoming: Vec<DeliveryStatus>,
     ) -> Vec<DeliveryStatus> {
-        let waiting = |s: &DeliveryStatus| {
-            s.pickup_point.is_none()
-                && matches!(
-                    s.code,
-                    StatusCode::Arrived | StatusCode::OnDelivery | StatusCode::Pending
-                )
+        let on_the_way = |s: &DeliveryStatus| {
+            s.pickup_point.is_none() && (StatusCode::InTransit..=StatusCode::Paid).contains(&s.code)
         };
         let address = &record.order.address;
-        if address.pickup_point_id.is_none()
-            || !instance.provider.capabilities().address_directory
-            || !incoming.iter().any(waiting)
-        {
+        let Some(point_id) = address.pickup_point_id.as_deref() else {
+            return incoming;
+        };
+        if !incoming.iter().any(on_the_way) {
             return incoming;
         }
-        let point = match self.directory_entry(&instance.id, address).await {
-            Ok(entry) => entry.and_then(|e| e.to_pickup_point()).map(Box::new),
-            Err(error) => {
-                tracing::debug!(%error, order = %record.order_id, "pickup point not enriched");
-                None
+        let from_directory = if instance.provider.capabilities().address_directory {
+            match self.directory_entry(&instance.id, address).await {
+                Ok(entry) => entry.and_then(|e| e.to_pickup_point()),
+                Err(error) => {
+                    tracing::debug!(%error, order_id = %record.order_id, "pickup point not read from the directory");
+                    None
+                }
             }
+        } else {
+            None
         };
-        if let Some(point) = point {
-            for status in incoming.iter_mut().filter(|s| waiting(s)) {
-                status.pickup_point = Some(point.clone());
-            }
+        let point = Box::new(from_directory.unwrap_or_else(|| point_of_order(point_id, address)));
+        for status in incoming.iter_mut().filter(|s| on_the_way(s)) {
+            status.pickup_point = Some(point.clone());
         }
         incoming
     }
@@ -673,6 +725,34 @@ impl Orchestrator {
         )
         .await;
         Ok(())
+    }
+}
+
+/// The pickup point an order names, as far as the order describes it: its code, and the
+/// address the host put into the order for it (a point chosen from a directory carries the
+/// point's address).
+fn point_of_order(id: &str, address: &Address) -> PickupPoint {
+    let mut line = address
+        .lines
+        .iter()
+        .map(|l| l.trim())
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if !address.city.trim().is_empty() {
+        if !line.is_empty() {
+            line.push_str(", ");
+        }
+        line.push_str(address.city.trim());
+    }
+    PickupPoint {
+        id: id.to_owned(),
+        name: id.to_owned(),
+        address: line,
+        postcode: address.postcode.trim().to_owned(),
+        phones: Vec::new(),
+        opening_hours: Default::default(),
+        coordinates: None,
     }
 }
 

@@ -471,21 +471,19 @@ impl FulfillmentProvider for MockProvider {
         let mut state = self.lock();
         let at = now(&state);
         let stored = Self::shipment_mut(&mut state, shipment)?;
-        if stored
-            .current()
-            .is_some_and(|s| s.code == StatusCode::Cancelled)
-        {
-            return Ok(CancelOutcome::Cancelled);
+        if let Some(cancelled) = stored.current().filter(|s| s.code == StatusCode::Cancelled) {
+            return Ok(CancelOutcome::AlreadyCancelled {
+                state: Some(cancelled.original.clone()),
+            });
         }
         if let Some(state) = self.too_late(stored) {
             return Ok(CancelOutcome::TooLate { state });
         }
-        stored.statuses.push(DeliveryStatus::new(
-            StatusCode::Cancelled,
-            raw_name(StatusCode::Cancelled),
-            at,
-        ));
-        Ok(CancelOutcome::Cancelled)
+        let raw = raw_name(StatusCode::Cancelled);
+        stored
+            .statuses
+            .push(DeliveryStatus::new(StatusCode::Cancelled, &raw, at));
+        Ok(CancelOutcome::Cancelled { state: Some(raw) })
     }
 
     async fn track(&self, shipments: &[ShipmentRef]) -> Result<Vec<TrackingUpdate>> {
@@ -664,11 +662,15 @@ mod tests {
             .unwrap();
         assert_eq!(
             mock.cancel_order(&s.reference).await.unwrap(),
-            CancelOutcome::Cancelled
+            CancelOutcome::Cancelled {
+                state: Some("Cancelled".into())
+            }
         );
         assert_eq!(
             mock.cancel_order(&s.reference).await.unwrap(),
-            CancelOutcome::Cancelled
+            CancelOutcome::AlreadyCancelled {
+                state: Some("Cancelled".into())
+            }
         );
         let statuses = mock.statuses(&s.reference.order_id);
         assert_eq!(statuses.last().unwrap().code, StatusCode::Cancelled);

@@ -167,6 +167,7 @@ impl Capabilities {
 /// The result of an update the provider answered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum UpdateOutcome {
     /// The provider changed the order.
     Applied,
@@ -182,14 +183,46 @@ pub enum UpdateOutcome {
 /// The result of a cancel the provider answered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum CancelOutcome {
-    /// The order is cancelled at the provider (also when it already was).
-    Cancelled,
+    /// The order is cancelled at the provider now.
+    Cancelled {
+        /// The provider's status after the cancel, in its words (e.g. `void`), when it says;
+        /// the shipment's `Cancelled` status keeps this text.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        state: Option<String>,
+    },
+    /// The order was cancelled already; nothing changed.
+    AlreadyCancelled {
+        /// The provider's status, in its words, when it says.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        state: Option<String>,
+    },
     /// The provider can no longer cancel the order.
     TooLate {
         /// The provider's state, in its words.
         state: String,
     },
+}
+
+impl CancelOutcome {
+    /// Whether the order is cancelled at the provider (now or before).
+    pub fn is_cancelled(&self) -> bool {
+        matches!(
+            self,
+            CancelOutcome::Cancelled { .. } | CancelOutcome::AlreadyCancelled { .. }
+        )
+    }
+
+    /// The provider's words for the order's state, when it gave them.
+    pub fn state(&self) -> Option<&str> {
+        match self {
+            CancelOutcome::Cancelled { state } | CancelOutcome::AlreadyCancelled { state } => {
+                state.as_deref()
+            }
+            CancelOutcome::TooLate { state } => Some(state),
+        }
+    }
 }
 
 /// One fulfillment company's API, as fulfillkit uses it.
@@ -274,8 +307,11 @@ pub trait FulfillmentProvider: Debug + Send + Sync + 'static {
     ///
     /// Adapters split a longer slice into requests of at most
     /// [`Capabilities::max_track_batch`]. A shipment the provider does not know is reported as
-    /// [`TrackingUpdate::NotFound`], not as an error for the whole batch; a shipment missing
-    /// from the answer means "no news".
+    /// [`TrackingUpdate::NotFound`], and one whose answer cannot be read (an unreadable date,
+    /// its own request failing) as [`TrackingUpdate::Failed`] — never as an error for the
+    /// whole batch, so the other shipments are tracked; a shipment missing from the answer
+    /// means "no news". An error for the whole call is for failures that concern every
+    /// shipment (credentials, the rate limit, an unreadable reply).
     async fn track(&self, shipments: &[ShipmentRef]) -> Result<Vec<TrackingUpdate>>;
 
     /// Stock of `skus` (all skus if empty).

@@ -5,7 +5,7 @@
 use chrono::{TimeZone, Utc};
 
 use super::sample_order;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind, Failure};
 use crate::model::{
     DeliveryStatus, ExceptionReason, InstanceId, KeyField, OrderException, OrderId, Resolution,
     ResolutionAction, ShipmentRef, StatusCode, Waybill,
@@ -142,7 +142,8 @@ pub async fn list_active_pages_per_instance(store: &dyn Store) {
     store.insert(done).await.expect("insert");
     let failed = ExportState::Failed {
         retryable: true,
-        reason: "x".into(),
+        failure: Failure::new(ErrorKind::Transport, "x", true),
+        since: Utc::now(),
         attempts: 1,
     };
     store
@@ -180,7 +181,8 @@ pub async fn list_active_pages_per_instance(store: &dyn Store) {
 pub async fn list_failed_and_exporting(store: &dyn Store) {
     let failed = ExportState::Failed {
         retryable: false,
-        reason: "no".into(),
+        failure: Failure::new(ErrorKind::Unauthenticated, "no", false),
+        since: Utc::now(),
         attempts: 2,
     };
     store
@@ -224,7 +226,7 @@ pub async fn list_pending_updates(store: &dyn Store) {
         changed_fields: vec![KeyField::Phone],
         since: Utc::now(),
         attempts: 1,
-        last_error: "timed out".into(),
+        last_failure: Failure::new(ErrorKind::Timeout, "timed out", true),
     }));
     store.insert(waiting).await.expect("insert");
     let plain = sample_record("FK-STORE-PLAIN", "a", exported("FK-STORE-PLAIN"));

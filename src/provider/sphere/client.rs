@@ -106,17 +106,6 @@ pub(crate) enum Missing<'a> {
     Action,
 }
 
-/// Private errors of the adapter, turned into the crate error in [`error_for`] only.
-#[derive(Debug, thiserror::Error)]
-enum SphereError {
-    #[error("sphere answered {endpoint} with HTTP {status}: {message}")]
-    Status {
-        endpoint: String,
-        status: u16,
-        message: String,
-    },
-}
-
 /// The crate error for a non-success `response` to `endpoint` (protocol §8, \[assumed]):
 ///
 /// | HTTP | error |
@@ -127,7 +116,7 @@ enum SphereError {
 /// | 408 | `Timeout` |
 /// | 409 | `Conflict` (the void and update flows turn it into `TooLate` themselves) |
 /// | 429 | `RateLimited`, with the `Retry-After` asked for |
-/// | other | `Provider` carrying SphereWMS's message |
+/// | other | `Provider` with status, endpoint and SphereWMS's message; retryable for 5xx and 425 |
 ///
 /// Every text taken from the body is scrubbed of the key first.
 pub(crate) fn error_for(
@@ -179,14 +168,7 @@ pub(crate) fn error_for(
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| parse_retry_after(v, std::time::SystemTime::now())),
         },
-        status => Error::provider(
-            "sphere",
-            SphereError::Status {
-                endpoint: endpoint.to_owned(),
-                status,
-                message,
-            },
-        ),
+        status => Error::provider_status("sphere", endpoint, status, message),
     }
 }
 

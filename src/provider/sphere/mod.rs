@@ -24,7 +24,9 @@
 //!   409, is `TooLate`; a 400/422 on an order still open is the `Validation` error it says;
 //! - **track** reads each order (`GET /orders/{id}`) one after the other (the rate limit, not
 //!   latency, bounds throughput) and, from packing on, its shipments for the carrier and
-//!   first tracking number; an unknown or non-numeric reference is `NotFound`;
+//!   first tracking number; an unknown or non-numeric reference is `NotFound`; one order
+//!   whose read fails is `TrackingUpdate::Failed` and the others are read (refused
+//!   credentials and the rate limit fail the whole call);
 //! - **stock** reads `available` for the instance's inventory account only, one read per sku
 //!   (or the whole account for an empty list); a sku without a row is left out;
 //! - **search_addresses** searches the ship-to Customer Master by `keyword`, only when
@@ -498,7 +500,7 @@ impl FulfillmentProvider for SphereProvider {
         let id = require_order_id(shipment)?;
         if let Some(state) = self.current_state(id, shipment).await? {
             if is_void_raw(&state) {
-                return Ok(CancelOutcome::Cancelled);
+                return Ok(CancelOutcome::AlreadyCancelled { state: Some(state) });
             }
             if editability(&state) == Editability::TooLate {
                 return Ok(CancelOutcome::TooLate { state });
@@ -509,13 +511,23 @@ impl FulfillmentProvider for SphereProvider {
         let endpoint = request.endpoint().to_owned();
         let response = self.client.send(request).await?;
         if response.is_success() {
-            return Ok(CancelOutcome::Cancelled);
+            // The answer names the status the order is in now (`void`), when it is readable.
+            let state = serde_json::from_slice::<wire::OneOrMany<wire::OrderRow>>(&response.body)
+                .ok()
+                .and_then(|rows| {
+                    rows.into_vec()
+                        .into_iter()
+                        .find_map(|row| row.status().map(str::to_owned))
+                });
+            return Ok(CancelOutcome::Cancelled { state });
         }
         if matches!(response.status, 400 | 409 | 422) {
             // The void rule is about the order's state (doc U3): whatever the refusal says,
             // the state read again decides, and a void order counts as cancelled.
             return Ok(match self.current_state(id, shipment).await? {
-                Some(state) if is_void_raw(&state) => CancelOutcome::Cancelled,
+                Some(state) if is_void_raw(&state) => {
+                    CancelOutcome::AlreadyCancelled { state: Some(state) }
+                }
                 Some(state) => CancelOutcome::TooLate { state },
                 None => CancelOutcome::TooLate {
                     state: self.refusal_state(&response),
@@ -539,8 +551,23 @@ impl FulfillmentProvider for SphereProvider {
         // bounds throughput (and the orchestrator already runs instances concurrently).
         for batch in shipments.chunks(self.settings.max_track_batch.max(1)) {
             for shipment in batch {
-                if let Some(update) = self.track_one(shipment, now).await? {
-                    updates.push(update);
+                match self.track_one(shipment, now).await {
+                    Ok(Some(update)) => updates.push(update),
+                    Ok(None) => {}
+                    // Every other read would fail the same way: the whole call fails.
+                    Err(error @ (Error::Unauthenticated { .. } | Error::RateLimited { .. })) => {
+                        return Err(error);
+                    }
+                    // One order's read failing fails that shipment only.
+                    Err(error) => {
+                        tracing::warn!(
+                            order_id = %shipment.order_id,
+                            shipment = %shipment.provider_ref,
+                            %error,
+                            "sphere tracking of one order failed"
+                        );
+                        updates.push(TrackingUpdate::failed(shipment.clone(), &error));
+                    }
                 }
             }
         }

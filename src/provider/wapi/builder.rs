@@ -8,6 +8,7 @@ use crate::error::{Error, FieldError, Result};
 use crate::http::{
     HttpClient, HttpConfig, RateLimit, RetryConfig, Secret, check_base_url, redacted_url,
 };
+use crate::model::CommentRules;
 
 /// Production base URL of the documented Warehouse API.
 pub const PRODUCTION_URL: &str = "https://warehouse-api.azurewebsites.net/api";
@@ -46,6 +47,7 @@ pub struct WapiBuilder {
     utc_offset_secs: i32,
     cancel_after_assignment: bool,
     pickup_points: bool,
+    comment_rules: CommentRules,
 }
 
 impl fmt::Debug for WapiBuilder {
@@ -82,6 +84,7 @@ impl WapiBuilder {
             utc_offset_secs: 0,
             cancel_after_assignment: false,
             pickup_points: false,
+            comment_rules: super::default_comment_rules(),
         }
     }
 
@@ -191,6 +194,15 @@ impl WapiBuilder {
         self
     }
 
+    /// Refines `InTransit` statuses by the carrier's comment with `rules` (default
+    /// [`default_comment_rules`](super::default_comment_rules): waiting at a pickup point →
+    /// `Arrived`, out for delivery → `OnDelivery`, in the languages Wapi's carriers write;
+    /// `CommentRules::new()` for none).
+    pub fn with_comment_rules(mut self, rules: CommentRules) -> Self {
+        self.comment_rules = rules;
+        self
+    }
+
     /// Checks the configuration and builds the provider.
     ///
     /// # Errors
@@ -248,6 +260,7 @@ impl WapiBuilder {
                 utc_offset_secs: self.utc_offset_secs,
                 cancel_after_assignment: self.cancel_after_assignment,
                 pickup_points: self.pickup_points,
+                comment_rules: self.comment_rules,
             },
         ))
     }

@@ -40,21 +40,11 @@ pub(crate) fn sign(secret: &Secret, body: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Private errors of the adapter, turned into the crate error in [`error_for`] only.
-#[derive(Debug, thiserror::Error)]
-enum WapiError {
-    #[error("wapi answered {endpoint} with HTTP {status}: {message}")]
-    Status {
-        endpoint: String,
-        status: u16,
-        message: String,
-    },
-}
-
 /// The crate error for a non-success `response` to `endpoint` (protocol doc §3): 401, or a
 /// 400 about the signature, is `Unauthenticated`; other 400s are `Validation`; 404 is
 /// `Protocol` (an endpoint we should not have called); 429 `RateLimited`; anything else a
-/// `Provider` error carrying Wapi's message.
+/// `Provider` error carrying the status, the endpoint and Wapi's message, retryable for a 5xx,
+/// 408 or 425 and permanent otherwise (a 403, 410, 413 …).
 pub(crate) fn error_for(http: &HttpClient, endpoint: &str, response: &Response) -> Error {
     let message = http.scrub(&wire::error_text(&response.body));
     match response.status {
@@ -72,14 +62,7 @@ pub(crate) fn error_for(http: &HttpClient, endpoint: &str, response: &Response) 
             "wapi does not know {endpoint} (HTTP 404): {message}"
         )),
         429 => Error::RateLimited { retry_after: None },
-        status => Error::provider(
-            "wapi",
-            WapiError::Status {
-                endpoint: endpoint.to_owned(),
-                status,
-                message,
-            },
-        ),
+        status => Error::provider_status("wapi", endpoint, status, message),
     }
 }
 

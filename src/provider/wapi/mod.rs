@@ -34,6 +34,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 
 pub use builder::{DEFAULT_RATE_LIMIT, DEFAULT_TRACK_BATCH, PRODUCTION_URL, TEST_URL, WapiBuilder};
+pub use status::default_comment_rules;
 #[cfg(feature = "simulator")]
 pub(crate) use wire::STATUS_DATE_ITEMS;
 #[cfg(all(test, feature = "simulator"))]
@@ -43,8 +44,8 @@ use self::client::{WapiClient, endpoint, error_for};
 use self::status::{Editability, cancel_editability, update_editability};
 use crate::error::{Error, Operation, Result};
 use crate::model::{
-    AddressOption, AddressQuery, Order, Shipment, ShipmentRef, Sku, StatusTable, StockLevel,
-    TrackingUpdate, Waybill, WaybillForm,
+    AddressOption, AddressQuery, CommentRules, Order, Shipment, ShipmentRef, Sku, StatusTable,
+    StockLevel, TrackingUpdate, Waybill, WaybillForm,
 };
 use crate::provider::{CancelOutcome, Capabilities, FulfillmentProvider, UpdateOutcome};
 
@@ -61,6 +62,7 @@ pub(crate) struct Settings {
     pub(crate) utc_offset_secs: i32,
     pub(crate) cancel_after_assignment: bool,
     pub(crate) pickup_points: bool,
+    pub(crate) comment_rules: CommentRules,
 }
 
 /// A bounded insertion-ordered map: the oldest entry goes when the cap is reached.
@@ -234,13 +236,32 @@ impl WapiProvider {
             let Some(&shipment) = asked.get(&*detail.tracking_number) else {
                 continue;
             };
-            let statuses =
-                wire::map_detailed(&detail, &self.table, self.settings.utc_offset_secs, now)?;
-            updates.push(TrackingUpdate::Statuses {
-                shipment: shipment.clone(),
-                statuses,
-            });
-            seen.push((detail.tracking_number, detail.delivery_status));
+            let mapped = wire::map_detailed(
+                &detail,
+                &self.table,
+                &self.settings.comment_rules,
+                self.settings.utc_offset_secs,
+                now,
+            );
+            match mapped {
+                Ok(statuses) => {
+                    updates.push(TrackingUpdate::Statuses {
+                        shipment: shipment.clone(),
+                        statuses,
+                    });
+                    seen.push((detail.tracking_number, detail.delivery_status));
+                }
+                // One unreadable entry fails its shipment only; the others are applied.
+                Err(error) => {
+                    tracing::warn!(
+                        order_id = %shipment.order_id,
+                        shipment = %shipment.provider_ref,
+                        %error,
+                        "wapi tracking answer for one shipment cannot be read"
+                    );
+                    updates.push(TrackingUpdate::failed(shipment.clone(), &error));
+                }
+            }
         }
         // Remembered only once the whole answer was understood, under one lock.
         let mut last_status = lock(&self.last_status);
@@ -366,17 +387,29 @@ impl FulfillmentProvider for WapiProvider {
         };
         let response = self.client.post(PATH, &body, true).await?;
         if response.is_success() {
-            return Ok(CancelOutcome::Cancelled);
+            // The 200 body is prose; the order's status in Wapi's own vocabulary is now this.
+            lock(&self.last_status).put(&shipment.provider_ref, status::CANCELLED.to_owned());
+            return Ok(CancelOutcome::Cancelled {
+                state: Some(status::CANCELLED.to_owned()),
+            });
         }
         // Credentials, throttling and server faults are errors as such; any other refusal is
         // judged by the order's real state (protocol doc §6).
         if matches!(response.status, 401 | 404 | 408 | 429) || response.status >= 500 {
             return Err(error_for(self.client.http(), &endpoint(PATH), &response));
         }
-        let refusal = error_for(self.client.http(), &endpoint(PATH), &response);
+        let message = self.client.http().scrub(&wire::error_text(&response.body));
         match self.current_raw_status(&shipment.provider_ref).await? {
-            Some(raw) if status::is_cancelled_raw(&raw) => Ok(CancelOutcome::Cancelled),
-            Some(raw) if status::is_pending_raw(&raw) => Err(refusal),
+            Some(raw) if status::is_cancelled_raw(&raw) => {
+                Ok(CancelOutcome::AlreadyCancelled { state: Some(raw) })
+            }
+            // Still pending and refused all the same: not a bad request of ours.
+            Some(raw) if status::is_pending_raw(&raw) => Err(Error::Conflict {
+                message: format!(
+                    "wapi refused to cancel order {} ({}) while it is {raw}: {message}",
+                    shipment.order_id, shipment.provider_ref
+                ),
+            }),
             Some(raw) => Ok(CancelOutcome::TooLate { state: raw }),
             None => Err(Error::NotFound {
                 what: format!(

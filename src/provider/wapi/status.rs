@@ -7,7 +7,9 @@
 //! display label "Assigned to partner" are the same status. Parsing the wire and building
 //! [`DeliveryStatus`] values from tracking replies lives in `wire.rs`; HTTP lives in the client.
 
-use crate::model::{DeliveryStatus, Problem, StatusCode, StatusTable, normalize_status_key};
+use crate::model::{
+    CommentRules, DeliveryStatus, Problem, StatusCode, StatusTable, normalize_status_key,
+};
 
 /// One row of the status table: raw Wapi text, its code, and the problem it implies.
 type Row = (&'static str, StatusCode, Option<Problem>);
@@ -103,10 +105,69 @@ pub(crate) fn is_cancelled_raw(raw: &str) -> bool {
     normalize_status_key(raw) == "cancelled"
 }
 
-/// Whether `raw` is Wapi's `Pending`: a cancel refused in this state is a provider error, not
+/// Wapi's raw status of a cancelled order (§9).
+pub(crate) const CANCELLED: &str = "Cancelled";
+
+/// Whether `raw` is Wapi's `Pending`: a cancel refused in this state is a `Conflict`, not
 /// "too late" (§6, \[assumed]).
 pub(crate) fn is_pending_raw(raw: &str) -> bool {
     normalize_status_key(raw) == "pending"
+}
+
+/// The comment rules a Wapi instance uses unless configured otherwise \[assumed]: Wapi has no
+/// status for "waiting at the pickup point" or "out for delivery", only the carrier's free
+/// `statusComment` on an `InTransit` entry, in the destination country's language. These
+/// phrases (Italian, Spanish, Polish, English) are our reading of carrier wording, not a Wapi
+/// document: extend or replace them per instance with
+/// [`WapiBuilder::with_comment_rules`](super::WapiBuilder::with_comment_rules).
+///
+/// - `Arrived` (300): "disponibile per il ritiro", "pronto per il ritiro", "in giacenza
+///   presso", "disponible para recoger", "listo para recoger", "gotowa do odbioru", "czeka na
+///   odbior", "available for pickup", "ready for pickup", "ready for collection";
+/// - `OnDelivery` (400): "in consegna", "en reparto", "wydana do doreczenia", "out for
+///   delivery".
+pub fn default_comment_rules() -> CommentRules {
+    CommentRules::new()
+        .with(
+            StatusCode::Arrived,
+            [
+                "disponibile per il ritiro",
+                "pronto per il ritiro",
+                "in giacenza presso",
+                "disponible para recoger",
+                "listo para recoger",
+                "gotowa do odbioru",
+                "czeka na odbior",
+                "available for pickup",
+                "ready for pickup",
+                "ready for collection",
+            ],
+        )
+        .with(
+            StatusCode::OnDelivery,
+            [
+                "in consegna",
+                "en reparto",
+                "wydana do doreczenia",
+                "out for delivery",
+            ],
+        )
+}
+
+/// `status` refined by its `comment` under `rules`: only an `InTransit` status without a
+/// trouble status is refined (trouble statuses and the documented vocabulary win).
+pub(crate) fn apply_comment(
+    mut status: DeliveryStatus,
+    comment: Option<&str>,
+    rules: &CommentRules,
+) -> DeliveryStatus {
+    if status.code != StatusCode::InTransit || status.problem.is_some() {
+        return status;
+    }
+    if let Some(code) = comment.and_then(|c| rules.code_for(c)) {
+        status.code = code;
+    }
+    status
 }
 
 /// `status` (already mapped from `raw_status` by the table) refined by Wapi's trouble status

@@ -18,12 +18,12 @@ use serde::ser::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use super::status::apply_trouble;
+use super::status::{apply_comment, apply_trouble};
 use crate::error::{Error, FieldError, Result};
 use crate::model::{
-    Address, AddressKind, AddressOption, AddressQuery, CartLine, DeliveryStatus, FieldKind,
-    OpeningHours, Order, SelectOption, StatusTable, StockLevel, Waybill, WaybillField, WaybillForm,
-    normalize_phone, with_status_key,
+    Address, AddressKind, AddressOption, AddressQuery, CartLine, CommentRules, DeliveryStatus,
+    FieldKind, OpeningHours, Order, SelectOption, StatusTable, StockLevel, Waybill, WaybillField,
+    WaybillForm, normalize_phone, with_status_key,
 };
 pub(crate) use crate::provider::OneOrMany;
 use crate::provider::waybill_value;
@@ -675,6 +675,9 @@ pub(crate) struct HistoryEntry<'a> {
     /// `troubleStatus` of this entry; counting them counts delivery attempts.
     #[serde(borrow)]
     pub(crate) trouble_status: Option<Cow<'a, str>>,
+    /// `statusComment`: the carrier's free text, read only for the comment rules.
+    #[serde(borrow, default)]
+    pub(crate) status_comment: Option<Cow<'a, str>>,
 }
 
 /// Longest excerpt of a bad value quoted in an error message.
@@ -819,6 +822,7 @@ fn current_status(
 pub(crate) fn map_detailed(
     d: &DetailedStatus<'_>,
     table: &StatusTable,
+    comments: &CommentRules,
     utc_offset_secs: i32,
     fallback_at: DateTime<Utc>,
 ) -> Result<Vec<DeliveryStatus>> {
@@ -834,10 +838,14 @@ pub(crate) fn map_detailed(
             ))
         })?;
         let at = parse_status_date(date, utc_offset_secs)?;
-        statuses.push(apply_trouble(
-            table.status(&entry.status_name, at),
-            &entry.status_name,
-            entry.trouble_status.as_deref(),
+        statuses.push(apply_comment(
+            apply_trouble(
+                table.status(&entry.status_name, at),
+                &entry.status_name,
+                entry.trouble_status.as_deref(),
+            ),
+            entry.status_comment.as_deref(),
+            comments,
         ));
         if last.is_none_or(|(last_at, _)| at >= last_at) {
             last = Some((at, &*entry.status_name));
@@ -1623,7 +1631,7 @@ mod tests {
         assert_eq!(reply.len(), 1);
         let d = &reply[0];
         assert_eq!(d.tracking_number, "WH0000653702");
-        let statuses = map_detailed(d, &status_table(), 0, now()).unwrap();
+        let statuses = map_detailed(d, &status_table(), &CommentRules::new(), 0, now()).unwrap();
         assert_eq!(statuses.len(), 2);
 
         let pending = &statuses[0];
@@ -1652,7 +1660,7 @@ mod tests {
         assert_eq!(current.tracking_url, None);
 
         // With an instance offset of +02:00 every instant moves two hours earlier.
-        let shifted = map_detailed(d, &status_table(), 7200, now()).unwrap();
+        let shifted = map_detailed(d, &status_table(), &CommentRules::new(), 7200, now()).unwrap();
         assert_eq!(
             shifted[1].at,
             Utc.with_ymd_and_hms(2024, 5, 4, 11, 48, 0).unwrap()
@@ -1674,7 +1682,14 @@ mod tests {
             {"statusDate":"2024-05-02T08:00:00","statusName":"Consegna \"prevista\"\n"}]}]"#;
         let details: Vec<DetailedStatus<'_>> = serde_json::from_slice(body).unwrap();
         assert_eq!(details[0].tracking_number, "WH1");
-        let statuses = map_detailed(&details[0], &status_table(), 0, Utc::now()).unwrap();
+        let statuses = map_detailed(
+            &details[0],
+            &status_table(),
+            &CommentRules::new(),
+            0,
+            Utc::now(),
+        )
+        .unwrap();
         assert_eq!(statuses[0].original, "Consegna \"prevista\"");
         let current = statuses.last().unwrap();
         assert_eq!(current.original, "In Transit");
@@ -1689,7 +1704,7 @@ mod tests {
             "troubleStatus": "IsRefused", "statusHistory": null,
             "courierName": "DPD PL", "courierTrackingSiteLink": "https://tracktrace.dpd.com.pl/x"
         }));
-        let statuses = map_detailed(&d, &status_table(), 0, now()).unwrap();
+        let statuses = map_detailed(&d, &status_table(), &CommentRules::new(), 0, now()).unwrap();
         assert_eq!(statuses.len(), 1);
         let s = &statuses[0];
         assert_eq!((s.code, s.at), (StatusCode::Returned, now()));
@@ -1701,7 +1716,8 @@ mod tests {
         );
 
         let bare = detailed(json!({"trackingNumber": "WH2", "deliveryStatus": "Boh"}));
-        let statuses = map_detailed(&bare, &status_table(), 0, now()).unwrap();
+        let statuses =
+            map_detailed(&bare, &status_table(), &CommentRules::new(), 0, now()).unwrap();
         assert_eq!(statuses.len(), 1);
         assert_eq!(statuses[0].code, StatusCode::Unknown);
         assert_eq!(statuses[0].original, "Boh");
@@ -1718,7 +1734,7 @@ mod tests {
                 {"statusDate": "2024-05-02T05:56:52", "statusName": "Assigned to partner"}
             ]
         }));
-        let statuses = map_detailed(&d, &status_table(), 0, now()).unwrap();
+        let statuses = map_detailed(&d, &status_table(), &CommentRules::new(), 0, now()).unwrap();
         let summary: Vec<_> = statuses
             .iter()
             .map(|s| (s.code, s.original.as_str(), s.problem.clone()))
@@ -1741,7 +1757,7 @@ mod tests {
 
         // The appended current status is never stamped before the last history entry.
         let early = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
-        let statuses = map_detailed(&d, &status_table(), 0, early).unwrap();
+        let statuses = map_detailed(&d, &status_table(), &CommentRules::new(), 0, early).unwrap();
         assert_eq!(
             statuses[2].at,
             Utc.with_ymd_and_hms(2024, 5, 4, 13, 48, 0).unwrap()
@@ -1758,7 +1774,8 @@ mod tests {
             let d = detailed(json!({
                 "trackingNumber": "WH1", "deliveryStatus": "InTransit", "statusHistory": [entry]
             }));
-            let err = map_detailed(&d, &status_table(), 0, now()).unwrap_err();
+            let err =
+                map_detailed(&d, &status_table(), &CommentRules::new(), 0, now()).unwrap_err();
             assert!(matches!(err, Error::Protocol { .. }), "{err:?}");
         }
     }
@@ -2048,7 +2065,7 @@ mod hostile {
             .map_err(|e| Error::protocol(format!("does not parse: {e}")))?;
         details
             .iter()
-            .map(|d| map_detailed(d, &status_table(), offset, now))
+            .map(|d| map_detailed(d, &status_table(), &CommentRules::new(), offset, now))
             .collect()
     }
 
