@@ -19,7 +19,8 @@ fn validation(c: &mut Criterion) {
         )
         .required(),
         WaybillField::new("date", "Date", FieldKind::Date),
-    ]);
+    ])
+    .expect("a valid form");
     let waybill = Waybill::new()
         .with("comment", "ring twice")
         .with("courier", "SDA")

@@ -357,6 +357,7 @@ fn required_courier_form() -> WaybillForm {
         .required(),
         WaybillField::new("comment", "Comment", FieldKind::Text { max_len: Some(10) }),
     ])
+    .unwrap()
 }
 
 fn one_instance(

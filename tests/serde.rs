@@ -200,31 +200,34 @@ fn every_public_type_round_trips() {
             .with("courier", "SDA")
             .with("window", json!({"from": "09:00", "to": "12:00"})),
     );
-    round_trip(&WaybillForm::new(vec![
-        WaybillField::new(
-            "c",
-            "C",
-            FieldKind::Select {
-                options: vec![SelectOption::plain("SDA")],
-            },
-        )
-        .required()
-        .with_default("SDA")
-        .with_help("h"),
-        WaybillField::new(
-            "n",
-            "N",
-            FieldKind::Integer {
-                min: Some(1),
-                max: None,
-            },
-        ),
-        WaybillField::new("t", "T", FieldKind::Text { max_len: Some(3) }),
-        WaybillField::new("d", "D", FieldKind::Decimal),
-        WaybillField::new("b", "B", FieldKind::Bool),
-        WaybillField::new("w", "W", FieldKind::TimeWindow),
-        WaybillField::new("day", "Day", FieldKind::Date),
-    ]));
+    round_trip(
+        &WaybillForm::new(vec![
+            WaybillField::new(
+                "c",
+                "C",
+                FieldKind::Select {
+                    options: vec![SelectOption::plain("SDA")],
+                },
+            )
+            .required()
+            .with_default("SDA")
+            .with_help("h"),
+            WaybillField::new(
+                "n",
+                "N",
+                FieldKind::Integer {
+                    min: Some(1),
+                    max: None,
+                },
+            ),
+            WaybillField::new("t", "T", FieldKind::Text { max_len: Some(3) }),
+            WaybillField::new("d", "D", FieldKind::Decimal),
+            WaybillField::new("b", "B", FieldKind::Bool),
+            WaybillField::new("w", "W", FieldKind::TimeWindow),
+            WaybillField::new("day", "Day", FieldKind::Date),
+        ])
+        .unwrap(),
+    );
     round_trip(&Capabilities::all(50, 100));
     round_trip(&UpdateOutcome::TooLate {
         state: "Packed".into(),

@@ -39,4 +39,4 @@ pub use status::{
 };
 pub use stock::{Level, StockDisplay, StockLevel, StockPolicy, StockThresholds, StockView};
 pub use text::normalize_search_text;
-pub use waybill::{FieldKind, SelectOption, Waybill, WaybillField, WaybillForm};
+pub use waybill::{FieldKind, INTEGER_LIMIT, SelectOption, Waybill, WaybillField, WaybillForm};

@@ -76,6 +76,7 @@ pub use store::{
 use crate::error::{Error, FieldError, Result};
 use crate::model::{
     DeliveryStatus, InstanceId, Order, OrderId, Shipment, ShipmentRef, StatusCode, Waybill,
+    WaybillForm,
 };
 use crate::provider::CancelOutcome;
 
@@ -320,6 +321,19 @@ impl OrchestratorBuilder {
                     format!("duplicate instance id {}", instance.id),
                 ));
             }
+            // The instance's waybill defaults must be values its provider's form accepts.
+            let form = instance.provider.waybill_form();
+            let defaults = &instance.settings.waybill_defaults;
+            let checked = form.validate(&form.fill_defaults(defaults));
+            for problem in checked.err().iter().flat_map(|e| e.field_errors()) {
+                // A required field the operator fills per order is not the defaults' business.
+                if problem.reason != "is required" {
+                    errors.push(FieldError::new(
+                        format!("instances[{i}].settings.waybill_defaults.{}", problem.path),
+                        problem.reason.clone(),
+                    ));
+                }
+            }
             if instance.settings.strict_addresses
                 && !instance.provider.capabilities().address_directory
             {
@@ -485,6 +499,31 @@ impl Orchestrator {
     /// Whatever the store reports.
     pub async fn shipment(&self, order_id: &OrderId) -> Result<Option<ShipmentRecord>> {
         self.inner.store.get(order_id).await
+    }
+
+    /// The waybill form of `instance` as its order card shows it: the provider's fields with
+    /// the instance's waybill defaults as their defaults, so a required field the instance
+    /// fills is pre-filled, not blocked, and a renderer's pre-fill is the instance's value.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] for an unknown instance.
+    pub fn waybill_form(&self, instance: &InstanceId) -> Result<WaybillForm> {
+        let instance = self.instance_or_err(instance)?;
+        instance
+            .provider
+            .waybill_form()
+            .with_defaults(&instance.settings.waybill_defaults)
+    }
+
+    /// The JSON Schema (draft 2020-12) of [`Self::waybill_form`], for the order card to render
+    /// (see [`WaybillForm::json_schema`]; [`WaybillForm::ui_schema`] gives the field order).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] for an unknown instance.
+    pub fn waybill_schema(&self, instance: &InstanceId) -> Result<serde_json::Value> {
+        Ok(self.waybill_form(instance)?.json_schema())
     }
 
     /// Saves an operator's waybill values for an order; they take precedence over the

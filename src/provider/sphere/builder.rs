@@ -357,7 +357,21 @@ impl SphereBuilder {
                     .map(|f| FieldError::new(format!("http.{}", f.path), f.reason.clone())),
             );
         }
-        let (Some(mut base), Some(location_id), true) = (base, self.location_id, errors.is_empty())
+        let ship_via: Vec<String> = self.ship_via.iter().map(|c| c.trim().to_owned()).collect();
+        // The ship-via codes become the options of the form's select: no repeats.
+        let form = match super::wire::waybill_form(&ship_via) {
+            Ok(form) => Some(form),
+            Err(e) => {
+                errors.extend(
+                    e.field_errors()
+                        .iter()
+                        .map(|f| FieldError::new("ship_via", f.reason.clone())),
+                );
+                None
+            }
+        };
+        let (Some(mut base), Some(location_id), Some(form), true) =
+            (base, self.location_id, form, errors.is_empty())
         else {
             return Err(Error::validation("sphere configuration", errors));
         };
@@ -379,15 +393,11 @@ impl SphereBuilder {
                 location_id,
                 customer_code_prefix: self.customer_code_prefix,
                 cod_field: self.cod_field.map(|f| f.trim().to_owned()),
-                ship_via: self
-                    .ship_via
-                    .into_iter()
-                    .map(|c| c.trim().to_owned())
-                    .collect(),
                 max_track_batch: self.max_track_batch,
                 utc_offset_secs: self.utc_offset_secs,
                 customer_directory: self.customer_directory,
             },
+            form,
         ))
     }
 }

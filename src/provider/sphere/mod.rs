@@ -71,7 +71,6 @@ pub(crate) struct Settings {
     pub(crate) location_id: u32,
     pub(crate) customer_code_prefix: String,
     pub(crate) cod_field: Option<String>,
-    pub(crate) ship_via: Vec<String>,
     pub(crate) max_track_batch: usize,
     pub(crate) utc_offset_secs: i32,
     pub(crate) customer_directory: bool,
@@ -129,7 +128,7 @@ fn order_label(id: u64, order_id: &OrderId) -> String {
 }
 
 impl SphereProvider {
-    pub(crate) fn new(client: SphereClient, settings: Settings) -> Self {
+    pub(crate) fn new(client: SphereClient, settings: Settings, form: WaybillForm) -> Self {
         let order_config = wire::OrderConfig {
             client_code: settings.client_code.clone(),
             location_id: settings.location_id,
@@ -138,7 +137,7 @@ impl SphereProvider {
             utc_offset_secs: settings.utc_offset_secs,
         };
         Self {
-            form: wire::waybill_form(&settings.ship_via),
+            form,
             table: status::status_table(),
             client,
             order_config,

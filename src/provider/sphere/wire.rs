@@ -155,7 +155,7 @@ pub(crate) const ORDER_DATE: &str = "order_date";
 /// the WMS, so free text would only produce refusals); without it the WMS default applies.
 /// No length limits are declared: SphereWMS documents none we know of, and it answers a
 /// validation error itself \[assumed].
-pub(crate) fn waybill_form(ship_via_options: &[String]) -> WaybillForm {
+pub(crate) fn waybill_form(ship_via_options: &[String]) -> Result<WaybillForm> {
     let mut fields = Vec::new();
     if !ship_via_options.is_empty() {
         fields.push(
@@ -1555,7 +1555,7 @@ mod tests {
 
     #[test]
     fn waybill_form_keys() {
-        let form = waybill_form(&["UPS-GND".into(), "FDX-2D".into()]);
+        let form = waybill_form(&["UPS-GND".into(), "FDX-2D".into()]).unwrap();
         let keys: Vec<_> = form.fields.iter().map(|f| f.key.as_str()).collect();
         assert_eq!(keys, [SHIP_VIA, PO_NUMBER, NOTES, ORDER_DATE]);
         assert!(form.validate(&jane_waybill()).is_ok());
@@ -1564,6 +1564,7 @@ mod tests {
                 .is_err()
         );
         let without: Vec<_> = waybill_form(&[])
+            .unwrap()
             .fields
             .into_iter()
             .map(|f| f.key)

@@ -240,7 +240,19 @@ impl WapiBuilder {
                     .map(|f| FieldError::new(format!("http.{}", f.path), f.reason.clone())),
             );
         }
-        let (Some(base), true) = (base, errors.is_empty()) else {
+        // The courier services become the options of the form's select: no repeats.
+        let form = match super::wire::waybill_form(&self.courier_services) {
+            Ok(form) => Some(form),
+            Err(e) => {
+                errors.extend(
+                    e.field_errors()
+                        .iter()
+                        .map(|f| FieldError::new("courier_services", f.reason.clone())),
+                );
+                None
+            }
+        };
+        let (Some(base), Some(form), true) = (base, form, errors.is_empty()) else {
             return Err(Error::validation("wapi configuration", errors));
         };
         let http = HttpClient::new(
@@ -254,7 +266,6 @@ impl WapiBuilder {
             WapiClient::new(http, self.client_id, self.secret),
             super::Settings {
                 warehouse: self.warehouse,
-                courier_services: self.courier_services,
                 stock_country: self.stock_country,
                 max_track_batch: self.max_track_batch,
                 utc_offset_secs: self.utc_offset_secs,
@@ -262,6 +273,7 @@ impl WapiBuilder {
                 pickup_points: self.pickup_points,
                 comment_rules: self.comment_rules,
             },
+            form,
         ))
     }
 }

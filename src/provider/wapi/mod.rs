@@ -56,7 +56,6 @@ const MEMORY_CAP: usize = 100_000;
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
     pub(crate) warehouse: Option<(String, bool)>,
-    pub(crate) courier_services: Vec<String>,
     pub(crate) stock_country: Option<String>,
     pub(crate) max_track_batch: usize,
     pub(crate) utc_offset_secs: i32,
@@ -122,7 +121,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl WapiProvider {
-    pub(crate) fn new(client: WapiClient, settings: Settings) -> Self {
+    pub(crate) fn new(client: WapiClient, settings: Settings, form: WaybillForm) -> Self {
         let defaults = wire::WireDefaults {
             warehouse: settings.warehouse.clone(),
             // No implicit courier: an Inpost Packomat order must carry none (protocol doc §4),
@@ -130,7 +129,7 @@ impl WapiProvider {
             courier_service: None,
         };
         Self {
-            form: wire::waybill_form(&settings.courier_services),
+            form,
             client,
             defaults,
             table: status::status_table(),

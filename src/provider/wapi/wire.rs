@@ -251,7 +251,7 @@ pub(crate) struct WireDefaults {
 ///
 /// `courier_service` is offered only when the instance configures options (Wapi accepts it
 /// only by agreement); the comment limit of 500 characters is ours \[assumed].
-pub(crate) fn waybill_form(courier_options: &[String]) -> WaybillForm {
+pub(crate) fn waybill_form(courier_options: &[String]) -> Result<WaybillForm> {
     let mut fields = vec![
         WaybillField::new(
             PREFERRED_DELIVERY_DATE,
@@ -1499,7 +1499,7 @@ mod tests {
 
     #[test]
     fn waybill_form_declares_the_keys_create_body_reads() {
-        let form = waybill_form(&[]);
+        let form = waybill_form(&[]).unwrap();
         let keys: Vec<&str> = form.fields.iter().map(|f| f.key.as_str()).collect();
         assert_eq!(
             keys,
@@ -1520,7 +1520,7 @@ mod tests {
                 .is_err()
         );
 
-        let form = waybill_form(&["SDA".to_string(), "DPD PL".to_string()]);
+        let form = waybill_form(&["SDA".to_string(), "DPD PL".to_string()]).unwrap();
         let courier = form.field(COURIER_SERVICE).unwrap();
         assert_eq!(
             courier.kind,
