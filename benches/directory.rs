@@ -189,7 +189,7 @@ fn fixture() -> Fixture {
     // Fill the cache once, timed: fetch from the mock and build the index.
     let started = Instant::now();
     let warm = runtime
-        .block_on(orchestrator.search_addresses(&"pl".into(), &queries[0].1))
+        .block_on(orchestrator.search_addresses("pl", &queries[0].1))
         .expect("search");
     println!(
         "cache fill (mock fetch + index of {ENTRIES} entries): {:.0} ms, {} results for 'lodz'",
@@ -263,7 +263,7 @@ const BASELINE_QUERY: &str = "piotrkowska 12";
 
 fn search(c: &mut Criterion) {
     let f = fixture();
-    let pl = "pl".into();
+    let pl = "pl";
 
     let mut group = c.benchmark_group("directory_100k");
     for (name, query) in &f.queries {
@@ -302,7 +302,7 @@ fn percentiles(calls: usize, mut call: impl FnMut()) -> (Duration, Duration) {
 
 fn report() {
     let f = fixture();
-    let pl = "pl".into();
+    let pl = "pl";
     let (naive_p50, _) = percentiles(5, || {
         black_box(naive(&f.entries, BASELINE_QUERY));
     });

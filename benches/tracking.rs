@@ -129,7 +129,7 @@ async fn exported_world() -> Orchestrator {
     let orchestrator = builder.build().expect("build");
     for n in 0..SHIPMENTS {
         let order = sample_order(&format!("SO-{n:06}")).with_tag(format!("i{}", n % INSTANCES));
-        orchestrator
+        let _ = orchestrator
             .on_order_confirmed(&order)
             .await
             .expect("export");

@@ -125,7 +125,7 @@ async fn main() -> fulfillkit::Result<()> {
     println!("\n== pickup points in Warszawa");
     let points = orchestrator
         .search_addresses(
-            &"wapi-prepaid".into(),
+            "wapi-prepaid",
             &AddressQuery::in_country("PL").with_text("warszawa"),
         )
         .await?;

@@ -260,6 +260,26 @@ pub enum ErrorKind {
     Provider,
 }
 
+impl ErrorKind {
+    /// The kind as its snake_case name, as serialized (`rate_limited`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Validation => "validation",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::Unauthenticated => "unauthenticated",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::TooLate => "too_late",
+            ErrorKind::Unsupported => "unsupported",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Transport => "transport",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::NoRoute => "no_route",
+            ErrorKind::Provider => "provider",
+        }
+    }
+}
+
 /// An error as it is kept in a record or an event and shown to an operator: its kind, the
 /// whole message with its causes, whether retrying may help, and — when a provider answered —
 /// the HTTP status and the endpoint. Serde data; never holds a secret (error messages never

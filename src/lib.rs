@@ -54,6 +54,7 @@ pub mod orchestrator;
 pub mod provider;
 #[cfg(feature = "simulator")]
 pub mod simulator;
+mod telemetry;
 #[cfg(any(test, feature = "mock"))]
 pub mod testkit;
 

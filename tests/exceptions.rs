@@ -353,7 +353,8 @@ async fn a_provider_that_already_has_the_values_saves_them_without_an_event() {
     let reference = record(&s, &order.id).await.shipment().unwrap().clone();
     let waybill = record(&s, &order.id).await.waybill;
     use fulfillkit::provider::FulfillmentProvider;
-    s.mock
+    let _ = s
+        .mock
         .update_order(&reference, &edited, &waybill)
         .await
         .unwrap();
@@ -501,10 +502,10 @@ async fn a_newer_edit_replaces_the_pending_one_and_a_late_pending_edit_becomes_a
         2,
     );
     let first = with_phone(&order, "+393409999999");
-    s.orchestrator.on_order_changed(&first).await.unwrap();
+    let _ = s.orchestrator.on_order_changed(&first).await.unwrap();
     let mut second = first.clone();
     second.customer.name = "Giulia Bianchi".into();
-    s.orchestrator.on_order_changed(&second).await.unwrap();
+    let _ = s.orchestrator.on_order_changed(&second).await.unwrap();
     let pending = record(&s, &order.id).await.pending_update.expect("kept");
     assert_eq!(pending.order, second);
     assert_eq!(pending.attempts, 2);
@@ -720,7 +721,7 @@ async fn reexport_cancels_the_first_shipment_and_creates_a_second() {
     ));
     let mut latest = edited.clone();
     latest.address.lines = vec!["Via Po 1".into()];
-    s.orchestrator.on_order_changed(&latest).await.unwrap();
+    let _ = s.orchestrator.on_order_changed(&latest).await.unwrap();
     s.events.take();
 
     let resolved = s
@@ -813,7 +814,7 @@ async fn after_a_reexport_edits_go_to_the_second_shipment() {
         1,
     );
     let edited = with_phone(&order, "+393409999999");
-    s.orchestrator.on_order_changed(&edited).await.unwrap();
+    let _ = s.orchestrator.on_order_changed(&edited).await.unwrap();
     s.orchestrator
         .resolve_exception(&order.id, Resolution::new(ResolutionAction::Reexport, "op"))
         .await
@@ -880,7 +881,7 @@ async fn reexport_checks_the_new_version_before_cancelling_anything() {
     // An edit to a country no rule serves.
     let mut abroad = order.clone();
     abroad.address.country = "FR".into();
-    s.orchestrator.on_order_changed(&abroad).await.unwrap();
+    let _ = s.orchestrator.on_order_changed(&abroad).await.unwrap();
     let err = s
         .orchestrator
         .resolve_exception(&order.id, Resolution::new(ResolutionAction::Reexport, "op"))
@@ -904,7 +905,7 @@ async fn reexport_can_be_repeated_after_the_new_export_failed() {
     let order = sample_order("SO-1");
     exported(&s, &order).await;
     let edited = with_phone(&order, "+393409999999");
-    s.orchestrator.on_order_changed(&edited).await.unwrap();
+    let _ = s.orchestrator.on_order_changed(&edited).await.unwrap();
     s.mock.fail_next(
         Operation::Create,
         Error::Timeout {
@@ -1060,7 +1061,8 @@ async fn exceptions_are_listed_by_state_instance_and_date_in_pages() {
     let warsaw = polish(sample_order("SO-4"));
     exported(&s, &warsaw).await;
     s.pl.advance(&warsaw.id, StatusCode::InTransit).unwrap();
-    s.orchestrator
+    let _ = s
+        .orchestrator
         .on_order_changed(&with_phone(&warsaw, "+48501111111"))
         .await
         .unwrap();

@@ -84,7 +84,7 @@ async fn track_pickup_order(directory: bool) -> Vec<(Option<DeliveryStatus>, Del
         .with_pickup_point_directory(directory);
     let o = one_instance(Arc::new(wapi.build().unwrap()), events.clone());
     let order = to_the_locker("SO-LOCKER");
-    o.on_order_confirmed(&order).await.unwrap();
+    let _ = o.on_order_confirmed(&order).await.unwrap();
     events.take();
     let mut seen = Vec::new();
     // Lifecycle::wapi_pickup_point: AssignedToPartner, Dispatched, InTransit, InTransit
@@ -186,7 +186,7 @@ async fn a_repeated_cancel_changes_nothing_and_keeps_the_providers_words() {
         .unwrap();
     let o = one_instance(Arc::new(sphere), events.clone());
     let order = sample_order("SO-CANCEL");
-    o.on_order_confirmed(&order).await.unwrap();
+    let _ = o.on_order_confirmed(&order).await.unwrap();
     events.take();
 
     let first = o.cancel(&order.id).await.unwrap();
@@ -391,7 +391,7 @@ async fn a_pending_edit_the_provider_keeps_failing_becomes_an_exception() {
         .build()
         .unwrap();
     let order = sample_order("SO-1");
-    o.on_order_confirmed(&order).await.unwrap();
+    let _ = o.on_order_confirmed(&order).await.unwrap();
     let mut edited = order.clone();
     edited.customer.name = "Mario Bianchi".into();
     mock.fail_next(
@@ -457,8 +457,8 @@ async fn a_failed_shipment_is_reported_and_polled_again_while_the_others_move_on
     let events = Arc::new(CollectingSink::new());
     let o = one_instance(mock.clone(), events.clone());
     let (a, b) = (sample_order("SO-A"), sample_order("SO-B"));
-    o.on_order_confirmed(&a).await.unwrap();
-    o.on_order_confirmed(&b).await.unwrap();
+    let _ = o.on_order_confirmed(&a).await.unwrap();
+    let _ = o.on_order_confirmed(&b).await.unwrap();
     mock.advance(&a.id, StatusCode::InTransit).unwrap();
     mock.advance(&b.id, StatusCode::InTransit).unwrap();
     // The provider cannot read SO-B's answer this time: a webhook-style push of a failure.
@@ -472,7 +472,7 @@ async fn a_failed_shipment_is_reported_and_polled_again_while_the_others_move_on
         .unwrap();
     let report = o
         .ingest_tracking(
-            &"only".into(),
+            "only",
             vec![TrackingUpdate::failed(
                 b_ref,
                 &Error::protocol("unreadable statusDate"),
@@ -501,7 +501,7 @@ async fn a_second_failed_attempt_on_another_day_is_news() {
     let events = Arc::new(CollectingSink::new());
     let o = one_instance(mock.clone(), events.clone());
     let order = sample_order("SO-1");
-    o.on_order_confirmed(&order).await.unwrap();
+    let _ = o.on_order_confirmed(&order).await.unwrap();
     let day = |d| Utc::now() + chrono::Duration::days(d);
     for d in [1, 2] {
         mock.push_status(

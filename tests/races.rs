@@ -71,7 +71,7 @@ async fn edits_polls_and_pushes_on_one_shipment_lose_nothing() {
     let a = Arc::new(orchestrator(mock.clone(), store.clone(), events.clone()));
     let b = Arc::new(orchestrator(mock.clone(), store.clone(), events.clone()));
     let order = sample_order("SO-RACE");
-    a.on_order_confirmed(&order).await.unwrap();
+    let _ = a.on_order_confirmed(&order).await.unwrap();
     let reference = store
         .get(&order.id)
         .await
@@ -110,10 +110,7 @@ async fn edits_polls_and_pushes_on_one_shipment_lose_nothing() {
         };
         let pusher = o.clone();
         tasks.push(tokio::spawn(async move {
-            pusher
-                .ingest_tracking(&"only".into(), vec![update])
-                .await
-                .map(drop)
+            pusher.ingest_tracking("only", vec![update]).await.map(drop)
         }));
         // A poll.
         let poller = o.clone();

@@ -228,7 +228,7 @@ async fn no_key_secret_or_signature_anywhere_after_the_whole_lifecycle() {
     //    becomes an exception and is resolved, stock.
     let points = orchestrator
         .search_addresses(
-            &"wapi-prepaid".into(),
+            "wapi-prepaid",
             &AddressQuery::in_country("PL").with_text("warszawa"),
         )
         .await

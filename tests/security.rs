@@ -110,8 +110,8 @@ async fn a_reexport_never_takes_over_a_host_order_of_the_old_numbering() {
     // The host has its own replacement order named as re-exports used to be numbered.
     let theirs = sample_order("SO-8-R1");
     let ours = sample_order("SO-8");
-    o.on_order_confirmed(&theirs).await.unwrap();
-    o.on_order_confirmed(&ours).await.unwrap();
+    let _ = o.on_order_confirmed(&theirs).await.unwrap();
+    let _ = o.on_order_confirmed(&ours).await.unwrap();
     let mut edited = ours.clone();
     edited.customer.name = "Another Name".into();
     let ChangeOutcome::Exception { .. } = o.on_order_changed(&edited).await.unwrap() else {
@@ -159,7 +159,7 @@ async fn host_ids_in_the_reexport_namespace_are_refused_before_anything_is_sent(
         .unwrap_err();
     assert_eq!(err.field_errors()[0].path, "id");
     assert_eq!(mock.created_count(), 0);
-    assert!(o.shipment(&"SO-8~R1".into()).await.unwrap().is_none());
+    assert!(o.shipment("SO-8~R1").await.unwrap().is_none());
 }
 
 /// A provider that answers a create with another order's shipment (as a lookup by a colliding
@@ -305,7 +305,7 @@ async fn tracking_at_the_edge_of_time_does_not_panic() {
         .unwrap();
     let mut order = sample_order("SO-1");
     order.confirmed_at = None;
-    o.on_order_confirmed(&order).await.unwrap();
+    let _ = o.on_order_confirmed(&order).await.unwrap();
     mock.advance(&order.id, StatusCode::InTransit).unwrap();
     let report = o.sync_tracking(end).await.unwrap();
     assert_eq!((report.polled, report.changed), (1, 1));
@@ -618,7 +618,7 @@ async fn oversized_provider_texts_are_bounded_before_they_are_stored() {
     let mock = Arc::new(MockProvider::new());
     let o = orchestrator(mock.clone());
     let order = sample_order("SO-1");
-    o.on_order_confirmed(&order).await.unwrap();
+    let _ = o.on_order_confirmed(&order).await.unwrap();
     let huge = "9".repeat(4 * 1024 * 1024);
     let status = DeliveryStatus::new(StatusCode::InTransit, "on its way", Utc::now())
         .with_carrier("C".repeat(10_000), Some(huge.clone()));

@@ -146,7 +146,7 @@ async fn three_roles_see_one_order_three_ways() {
     );
     let err = s
         .orchestrator
-        .render_stock(&"nope".into(), "sales", stock)
+        .render_stock("nope", "sales", stock)
         .unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
 }
@@ -283,7 +283,7 @@ async fn a_provider_without_stock_is_unsupported_without_a_call() {
     assert!(s.mock.calls().is_empty());
     let err = s
         .orchestrator
-        .stock(&"nope".into(), &skus(&["A"]))
+        .stock("nope", &skus(&["A"]))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }));
@@ -345,7 +345,8 @@ async fn an_exported_order_reads_stock_where_it_went() {
     let order = sample_order("SO-1");
     let before = o.stock_for_order(&order).await.unwrap();
     assert_eq!(before.instance.as_str(), "routed");
-    o.export_to(&order, &"chosen".into(), &Waybill::new())
+    let _ = o
+        .export_to(&order, "chosen", &Waybill::new())
         .await
         .unwrap();
     let after = o.stock_for_order(&order).await.unwrap();

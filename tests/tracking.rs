@@ -80,7 +80,7 @@ fn world(mocks: Vec<MockProvider>, settings: InstanceSettings) -> World {
 
 async fn export(w: &World, id: &str, instance: usize) -> Order {
     let order = sample_order(id).with_tag(format!("i{instance}"));
-    w.orchestrator.on_order_confirmed(&order).await.unwrap();
+    let _ = w.orchestrator.on_order_confirmed(&order).await.unwrap();
     order
 }
 
@@ -262,7 +262,7 @@ async fn cod_delivered_keeps_tracking_until_paid() {
     order.payment = Payment::CashOnDelivery {
         amount: order.total(),
     };
-    w.orchestrator.on_order_confirmed(&order).await.unwrap();
+    let _ = w.orchestrator.on_order_confirmed(&order).await.unwrap();
     w.mocks[0]
         .advance(&order.id, StatusCode::Delivered)
         .unwrap();
@@ -447,9 +447,7 @@ async fn concurrent_poll_and_push_lose_nothing() {
             statuses: vec![status],
         };
         tasks.push(tokio::spawn(async move {
-            o.ingest_tracking(&"i0".into(), vec![update])
-                .await
-                .map(drop)
+            o.ingest_tracking("i0", vec![update]).await.map(drop)
         }));
         let o = orchestrator.clone();
         tasks.push(tokio::spawn(async move {
@@ -482,12 +480,12 @@ async fn ingest_for_unknown_orders_is_counted_not_fatal() {
     };
     let report = w
         .orchestrator
-        .ingest_tracking(&"i0".into(), vec![update])
+        .ingest_tracking("i0", vec![update])
         .await
         .unwrap();
     assert_eq!((report.polled, report.failed), (1, 1));
     assert!(matches!(
-        w.orchestrator.ingest_tracking(&"nope".into(), vec![]).await,
+        w.orchestrator.ingest_tracking("nope", vec![]).await,
         Err(Error::NotFound { .. })
     ));
 }
@@ -552,7 +550,7 @@ async fn pushed_updates_find_re_exported_shipments() {
     };
     let report = o
         .ingest_tracking(
-            &"i0".into(),
+            "i0",
             vec![
                 update("SO-9~R1", "REF-2"),
                 update("SO-9~R2", "REF-3"),
@@ -602,7 +600,7 @@ async fn a_parcel_waiting_at_the_chosen_point_gets_its_directory_details() {
     );
     let mut order = sample_order("SO-PT").with_tag("i0");
     order.address = entry.to_address();
-    w.orchestrator.on_order_confirmed(&order).await.unwrap();
+    let _ = w.orchestrator.on_order_confirmed(&order).await.unwrap();
     w.mocks[0]
         .push_status(
             &order.id,

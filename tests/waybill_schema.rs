@@ -391,7 +391,7 @@ fn the_schema_the_card_renders_is_the_instances() {
         )
         .build()
         .unwrap();
-    let schema = orchestrator.waybill_schema(&"wapi-pl".into()).unwrap();
+    let schema = orchestrator.waybill_schema("wapi-pl").unwrap();
     let initial = renderer_initial_values(&schema);
     assert_eq!(
         initial["courier_service"], "DPD PL",

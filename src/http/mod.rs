@@ -39,10 +39,12 @@ use tracing::Instrument;
 use url::Url;
 
 pub use reqwest::Method;
-pub use retry::{AttemptOutcome, Backoff, Decision, RetryConfig, decide, parse_retry_after};
+pub(crate) use retry::{AttemptOutcome, Backoff, Decision, decide};
+pub use retry::{RetryConfig, parse_retry_after};
 pub use secret::Secret;
 
 use crate::error::{Error, FieldError, Result};
+use crate::telemetry;
 
 /// Default connect timeout: 5 s.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -59,6 +61,7 @@ const REDACTED: &[u8] = b"[redacted]";
 
 /// `url` as it may be shown in `Debug` output: any query (where a `?key=` could hide) replaced
 /// by `[redacted]`, any password by `redacted`. Text that is not a URL is cut before its first `?`.
+#[cfg(any(feature = "sphere", feature = "wapi"))]
 pub(crate) fn redacted_url(url: &str) -> String {
     match Url::parse(url.trim()) {
         Ok(mut parsed) => {
@@ -294,6 +297,7 @@ impl Request {
 
 /// The provider's final answer to a request.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Response {
     /// HTTP status code.
     pub status: u16,
@@ -443,7 +447,13 @@ impl HttpClient {
         let mut retries = 0;
         loop {
             if let Some(limiter) = &self.limiter {
+                let waiting = Instant::now();
                 limiter.until_ready().await;
+                telemetry::rate_limit_wait(
+                    &self.labels.provider,
+                    &self.labels.instance,
+                    waiting.elapsed(),
+                );
             }
             let span = tracing::debug_span!(
                 "fulfillkit.http",
@@ -456,7 +466,24 @@ impl HttpClient {
             );
             let attempt_started = Instant::now();
             let result = self.attempt(&url, request).instrument(span.clone()).await;
-            span.record("latency_ms", attempt_started.elapsed().as_millis() as u64);
+            let took = attempt_started.elapsed();
+            span.record("latency_ms", took.as_millis() as u64);
+            if telemetry::ENABLED {
+                let status = match &result {
+                    Ok(response) => response.status.to_string(),
+                    Err(AttemptError::Timeout) => "timeout".into(),
+                    Err(AttemptError::Connect(_)) => "connect".into(),
+                    Err(AttemptError::Dropped(_)) => "dropped".into(),
+                    Err(AttemptError::Fatal(_)) => "refused".into(),
+                };
+                telemetry::http_request(
+                    &self.labels.provider,
+                    &self.labels.instance,
+                    &request.endpoint,
+                    status,
+                    took,
+                );
+            }
             let (outcome, kept) = match result {
                 Ok(response) => {
                     span.record("status", response.status);
@@ -513,6 +540,11 @@ impl HttpClient {
                     span.in_scope(|| {
                         tracing::debug!(?outcome, delay_ms = delay.as_millis() as u64, "retrying")
                     });
+                    telemetry::http_retry(
+                        &self.labels.provider,
+                        &self.labels.instance,
+                        &request.endpoint,
+                    );
                     tokio::time::sleep(delay).await;
                     retries += 1;
                 }
@@ -558,7 +590,7 @@ impl HttpClient {
 
     /// A fresh backoff under this client's retry policy, for an adapter that repeats a call
     /// itself (a create re-sent only after a lookup found nothing).
-    pub fn backoff(&self) -> Backoff {
+    pub(crate) fn backoff(&self) -> Backoff {
         Backoff::new(&self.config.retry, self.fork_rng())
     }
 
@@ -1041,6 +1073,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(any(feature = "sphere", feature = "wapi"))]
     fn urls_in_debug_output_lose_query_and_password() {
         assert_eq!(
             redacted_url("https://u:pw@api.spherewms.com/v2/wms?key=s3cr3t#x"),

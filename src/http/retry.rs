@@ -71,7 +71,7 @@ impl RetryConfig {
 /// Decorrelated-jitter backoff ("Exponential Backoff And Jitter", AWS architecture blog):
 /// each wait is uniform in `[initial, 3 × previous]`, capped at `max`.
 #[derive(Debug, Clone)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     initial: Duration,
     max: Duration,
     previous: Duration,
@@ -80,7 +80,7 @@ pub struct Backoff {
 
 impl Backoff {
     /// A backoff for `config`, drawing jitter from `rng` (seed it for deterministic tests).
-    pub fn new(config: &RetryConfig, rng: fastrand::Rng) -> Self {
+    pub(crate) fn new(config: &RetryConfig, rng: fastrand::Rng) -> Self {
         Self {
             initial: config.initial_backoff,
             max: config.max_backoff,
@@ -90,7 +90,7 @@ impl Backoff {
     }
 
     /// The next wait.
-    pub fn next_delay(&mut self) -> Duration {
+    pub(crate) fn next_delay(&mut self) -> Duration {
         let low = self.initial.as_nanos() as u64;
         let high = (self.previous.as_nanos() as u64).saturating_mul(3).max(low);
         let pick = if high > low {
@@ -106,7 +106,7 @@ impl Backoff {
 
 /// What happened on one attempt, as far as the retry decision cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AttemptOutcome {
+pub(crate) enum AttemptOutcome {
     /// The provider answered with this HTTP status (and maybe a `Retry-After`).
     Status {
         /// HTTP status code.
@@ -124,7 +124,7 @@ pub enum AttemptOutcome {
 
 /// The decision after one attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// Keep this outcome: success, a final error, or a retryable error with no budget left.
     Stop,
     /// Wait this long, then try again.
@@ -135,7 +135,7 @@ pub enum Decision {
 ///
 /// `elapsed` is the time since the first attempt started, `backoff` the next jittered delay
 /// (used when the provider gave no `Retry-After`). Pure: no clock, no network.
-pub fn decide(
+pub(crate) fn decide(
     outcome: AttemptOutcome,
     retries_done: usize,
     idempotent: bool,

@@ -58,6 +58,7 @@ impl AddressQuery {
 /// What kind of place a directory entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum AddressKind {
     /// Delivery to the door of this address.
     Door,

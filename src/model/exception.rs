@@ -56,9 +56,21 @@ pub enum ExceptionReason {
     ProviderFailed,
 }
 
+impl ExceptionReason {
+    /// The reason's snake_case name, as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExceptionReason::TooLate => "too_late",
+            ExceptionReason::Unsupported => "unsupported",
+            ExceptionReason::ProviderFailed => "provider_failed",
+        }
+    }
+}
+
 /// What an operator did about an exception.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ResolutionAction {
     /// Keep what the provider has; the edit is not sent.
     AcceptProviderVersion,
@@ -80,6 +92,18 @@ pub struct Resolution {
     /// Free-form note.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+}
+
+impl ResolutionAction {
+    /// The action's snake_case name, as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResolutionAction::AcceptProviderVersion => "accept_provider_version",
+            ResolutionAction::Reexport => "reexport",
+            ResolutionAction::CancelledAtProvider => "cancelled_at_provider",
+            ResolutionAction::Manual => "manual",
+        }
+    }
 }
 
 impl Resolution {

@@ -31,6 +31,7 @@ pub(crate) use merge::merge_statuses_owned;
 pub use merge::{MergedHistory, StatusOrder, is_reportable_change, merge_statuses};
 pub use order::{Address, CartLine, Customer, Order, Payment, normalize_phone};
 pub use shipment::{Shipment, ShipmentRef, TrackingUpdate};
+#[cfg(feature = "wapi")]
 pub(crate) use status::with_status_key;
 pub use status::{
     CommentRule, CommentRules, Coordinates, DeliveryStatus, ORIGINAL_MAX_CHARS, OpeningHours,

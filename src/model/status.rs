@@ -125,6 +125,30 @@ impl StatusCode {
         }
     }
 
+    /// The code's snake_case name, as serialized (`in_transit`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            StatusCode::Unregistered => "unregistered",
+            StatusCode::Created => "created",
+            StatusCode::Registered => "registered",
+            StatusCode::Accepted => "accepted",
+            StatusCode::Packed => "packed",
+            StatusCode::InTransit => "in_transit",
+            StatusCode::Arrived => "arrived",
+            StatusCode::OnDelivery => "on_delivery",
+            StatusCode::Pending => "pending",
+            StatusCode::Delivered => "delivered",
+            StatusCode::Paid => "paid",
+            StatusCode::Returned => "returned",
+            StatusCode::ReturningToSender => "returning_to_sender",
+            StatusCode::DeliveredToSender => "delivered_to_sender",
+            StatusCode::Cancelled => "cancelled",
+            StatusCode::Lost => "lost",
+            StatusCode::Damaged => "damaged",
+            StatusCode::Unknown => "unknown",
+        }
+    }
+
     /// The code for an integer, or `None` if no code has that number.
     pub fn from_code(code: i32) -> Option<StatusCode> {
         StatusCode::ALL.into_iter().find(|s| s.code() == code)
@@ -177,6 +201,7 @@ impl fmt::Display for StatusCode {
 /// A failed delivery attempt is [`StatusCode::Pending`] with [`Problem::RecipientAbsent`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Problem {
     /// Nobody was there to receive the parcel.
     RecipientAbsent,

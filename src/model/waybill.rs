@@ -89,6 +89,7 @@ impl Waybill {
 /// The kind of one waybill field, with its constraints.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum FieldKind {
     /// Free text, optionally limited in length (characters).
     Text {

@@ -25,10 +25,11 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 
 use super::{
     Automation, EventKind, ExceptionFilter, ExportOutcome, ExportState, Fingerprints, Instance,
-    Orchestrator, PAGE, PendingUpdate, ShipmentRecord, Target, numbering,
+    Orchestrator, PAGE, PendingUpdate, ShipmentRecord, Target, Trigger, numbering,
 };
 use crate::error::{Error, ErrorKind, Failure, FieldError, Result};
 use crate::model::{
@@ -48,6 +49,7 @@ const MAX_SUSPENDED_EDITS: usize = 100;
     clippy::large_enum_variant,
     reason = "one value per edit; boxing would make every caller's match clumsier"
 )]
+#[must_use = "the outcome says what happened at the provider"]
 pub enum ChangeOutcome {
     /// The order has not been exported (yet); nothing was sent. A failed export keeps the
     /// edited order, so its retry sends the current version.
@@ -146,6 +148,7 @@ impl Orchestrator {
     /// invalid: nothing is sent. A provider error that retrying cannot fix
     /// (`Unauthenticated`, `NotFound`, `Protocol`, a provider-side `Validation`): nothing is
     /// stored, so the next call tries again. Store errors.
+    #[tracing::instrument(name = "fulfillkit.order_changed", skip_all, fields(order_id = %order.id))]
     pub async fn on_order_changed(&self, order: &Order) -> Result<ChangeOutcome> {
         let _guard = self.lock_order(&order.id).await;
         let Some(record) = self.inner.store.get(&order.id).await? else {
@@ -186,6 +189,7 @@ impl Orchestrator {
     /// # Errors
     ///
     /// Only store errors; provider errors are counted in the report and kept on the records.
+    #[tracing::instrument(name = "fulfillkit.retry_pending_updates", skip_all)]
     pub async fn retry_pending_updates(&self) -> Result<UpdateRetryReport> {
         let mut report = UpdateRetryReport::default();
         let mut after: Option<OrderId> = None;
@@ -228,6 +232,11 @@ impl Orchestrator {
                         &pending.waybill,
                         pending.changed_fields.clone(),
                     )
+                    .instrument(tracing::info_span!(
+                        "fulfillkit.order_changed",
+                        order_id = %record.order_id,
+                        instance = %record.instance
+                    ))
                     .await;
                 match outcome {
                     Ok(ChangeOutcome::Applied { .. } | ChangeOutcome::AlreadyAtProvider { .. }) => {
@@ -239,15 +248,20 @@ impl Orchestrator {
                         // Retrying cannot fix it (a permanent refusal, a 403, a 410): the
                         // edit goes to an operator with the failure, nothing is lost.
                         let failure = error.to_failure();
-                        self.raise(
-                            record,
-                            &pending.order,
-                            pending.changed_fields.clone(),
-                            ExceptionReason::ProviderFailed,
-                            Some(failure.message),
-                        )
-                        .await?;
-                        report.exceptions += 1;
+                        let raised = self
+                            .raise(
+                                record,
+                                &pending.order,
+                                pending.changed_fields.clone(),
+                                ExceptionReason::ProviderFailed,
+                                Some(failure.message),
+                            )
+                            .await?;
+                        if matches!(raised, ChangeOutcome::Exception { .. }) {
+                            report.exceptions += 1;
+                        } else {
+                            report.skipped += 1;
+                        }
                     }
                 }
             }
@@ -261,11 +275,11 @@ impl Orchestrator {
     /// # Errors
     ///
     /// Store errors: a store that cannot answer must not be taken for "allowed".
-    pub async fn automation_allowed(&self, order_id: &OrderId) -> Result<bool> {
+    pub async fn automation_allowed(&self, order_id: impl Into<OrderId>) -> Result<bool> {
         Ok(self
             .inner
             .store
-            .get(order_id)
+            .get(&order_id.into())
             .await?
             .is_none_or(|r| r.automation == Automation::Active))
     }
@@ -317,11 +331,18 @@ impl Orchestrator {
     /// `by`. For `Reexport`: [`Error::TooLate`] when the provider refuses the cancel,
     /// [`Error::Unsupported`] when it cannot cancel at all, routing, validation and provider
     /// errors — in every case the exception stays open and the call can be repeated.
+    #[tracing::instrument(
+        name = "fulfillkit.resolve_exception",
+        skip_all,
+        fields(order_id, action = ?resolution.action)
+    )]
     pub async fn resolve_exception(
         &self,
-        order_id: &OrderId,
+        order_id: impl Into<OrderId>,
         resolution: Resolution,
     ) -> Result<OrderException> {
+        let order_id = &order_id.into();
+        tracing::Span::current().record("order_id", tracing::field::display(order_id));
         if resolution.by.trim().is_empty() {
             return Err(Error::validation(
                 format!("resolution of the exception of order {order_id}"),
@@ -424,7 +445,12 @@ impl Orchestrator {
 
         if record.shipment().is_some() {
             let source = self.instance_or_err(&record.instance)?;
-            let outcome = source.provider.cancel_order(&exception.shipment).await?;
+            let outcome = super::observed(
+                source,
+                crate::error::Operation::Cancel,
+                source.provider.cancel_order(&exception.shipment),
+            )
+            .await?;
             if let CancelOutcome::TooLate { state } = outcome {
                 return Err(Error::TooLate { state });
             }
@@ -479,7 +505,7 @@ impl Orchestrator {
                 &order,
                 Target::Instance(&route.instance),
                 Some(waybill),
-                false,
+                Trigger::Operator,
                 self.inner.stale_intent,
             )
             .await?
@@ -530,11 +556,13 @@ impl Orchestrator {
                 .await;
         }
         let sent = numbering::provider_order(order, record.export_seq);
-        match instance
-            .provider
-            .update_order(&shipment, &sent, waybill)
-            .await
-        {
+        let answer = super::observed(
+            instance,
+            crate::error::Operation::Update,
+            instance.provider.update_order(&shipment, &sent, waybill),
+        )
+        .await;
+        match answer {
             Ok(UpdateOutcome::Applied) => {
                 let saved = self.settle(record, order, waybill).await?;
                 self.emit(

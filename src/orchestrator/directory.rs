@@ -176,16 +176,17 @@ impl Orchestrator {
     ///     .build()?;
     ///
     /// let found = orchestrator
-    ///     .search_addresses(&"pl".into(), &AddressQuery::in_country("PL").with_text("lodz"))
+    ///     .search_addresses("pl", &AddressQuery::in_country("PL").with_text("lodz"))
     ///     .await?;
     /// assert_eq!(found[0].id, "LOD01A");
     /// # Ok(()) }
     /// ```
     pub async fn search_addresses(
         &self,
-        instance: &InstanceId,
+        instance: impl AsRef<str>,
         query: &AddressQuery,
     ) -> Result<Vec<AddressOption>> {
+        let instance = instance.as_ref();
         let instance = self.instance_or_err(instance)?;
         let city = query
             .city
@@ -209,7 +210,11 @@ impl Orchestrator {
     /// [`Error::Validation`] at `address.provider_address_id` when refused;
     /// [`Error::NotFound`] for an unknown instance; the provider's error when the directory
     /// has to be fetched.
-    pub async fn validate_address(&self, instance: &InstanceId, address: &Address) -> Result<()> {
+    pub async fn validate_address(
+        &self,
+        instance: impl AsRef<str>,
+        address: &Address,
+    ) -> Result<()> {
         let instance = self.instance_or_err(instance)?;
         if !instance.settings.strict_addresses {
             return Ok(());
@@ -232,9 +237,10 @@ impl Orchestrator {
     /// As [`Self::search_addresses`].
     pub async fn directory_entry(
         &self,
-        instance: &InstanceId,
+        instance: impl AsRef<str>,
         address: &Address,
     ) -> Result<Option<AddressOption>> {
+        let instance = instance.as_ref();
         let instance = self.instance_or_err(instance)?;
         let Some(id) = &address.provider_address_id else {
             return Ok(None);
@@ -326,7 +332,12 @@ impl Orchestrator {
             city: key.city.clone(),
             ..AddressQuery::default()
         };
-        let options = instance.provider.search_addresses(&request).await?;
+        let options = super::observed(
+            instance,
+            crate::error::Operation::SearchAddresses,
+            instance.provider.search_addresses(&request),
+        )
+        .await?;
         let index = Arc::new(DirectoryIndex::build(options, self.now()));
         tracing::debug!(
             instance = %instance.id,

@@ -82,6 +82,22 @@ pub enum EventKind {
     },
 }
 
+impl EventKind {
+    /// The kind's snake_case name, as serialized in `type` (`delivery_status_changed`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Exported { .. } => "exported",
+            EventKind::ExportFailed { .. } => "export_failed",
+            EventKind::OrderUpdated { .. } => "order_updated",
+            EventKind::ExceptionRaised { .. } => "exception_raised",
+            EventKind::ExceptionResolved { .. } => "exception_resolved",
+            EventKind::DeliveryStatusChanged { .. } => "delivery_status_changed",
+            EventKind::TrackingStopped { .. } => "tracking_stopped",
+            EventKind::StockChanged { .. } => "stock_changed",
+        }
+    }
+}
+
 /// One event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]

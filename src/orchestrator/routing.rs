@@ -85,6 +85,7 @@ impl PartialEq for Predicate {
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Condition {
     /// Every order.
     Always,

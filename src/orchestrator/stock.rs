@@ -225,7 +225,7 @@ impl Orchestrator {
     /// [`Error::NotFound`] for an unknown instance; [`Error::Unsupported`] (without a call)
     /// when its provider has no stock; the provider's error (skus of batches read before the
     /// failure stay cached).
-    pub async fn stock(&self, instance: &InstanceId, skus: &[Sku]) -> Result<Vec<StockLevel>> {
+    pub async fn stock(&self, instance: impl AsRef<str>, skus: &[Sku]) -> Result<Vec<StockLevel>> {
         let instance = self.instance_or_err(instance)?;
         let mut seen = HashSet::with_capacity(skus.len());
         let wanted: Vec<&Sku> = skus.iter().filter(|s| seen.insert(*s)).collect();
@@ -277,7 +277,7 @@ impl Orchestrator {
     /// [`Error::NotFound`] for an unknown instance.
     pub fn render_stock(
         &self,
-        instance: &InstanceId,
+        instance: impl AsRef<str>,
         role: &str,
         stock: &StockLevel,
     ) -> Result<StockDisplay> {
@@ -307,7 +307,13 @@ impl Orchestrator {
             if !instance.provider.capabilities().stock {
                 continue;
             }
-            let rows = match instance.provider.stock(&[]).await {
+            let rows = match super::observed(
+                instance,
+                crate::error::Operation::Stock,
+                instance.provider.stock(&[]),
+            )
+            .await
+            {
                 Ok(rows) => rows,
                 Err(error) => {
                     tracing::warn!(instance = %instance.id, %error, "stock sync failed");
@@ -371,6 +377,7 @@ impl Orchestrator {
                     occurred_at: now,
                     automation: Automation::Active,
                 };
+                crate::telemetry::event_emitted(event.kind.name());
                 self.inner.events.emit(event).await;
                 report.changes += 1;
             }
@@ -398,7 +405,14 @@ impl Orchestrator {
         let mut seen = HashSet::with_capacity(missing.len());
         missing.retain(|s| seen.insert(s.clone()));
         for batch in missing.chunks(capabilities.max_stock_batch.max(1)) {
-            let mut answered = merge_by_sku(instance.provider.stock(batch).await?);
+            let mut answered = merge_by_sku(
+                super::observed(
+                    instance,
+                    crate::error::Operation::Stock,
+                    instance.provider.stock(batch),
+                )
+                .await?,
+            );
             // Only what was asked for is kept: a provider answering more is not trusted to
             // have answered it completely.
             let answers: Vec<(Sku, Option<StockLevel>)> = batch

@@ -30,6 +30,7 @@ pub enum Automation {
 /// Where the export of an order stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ExportState {
     /// The export was decided and the provider is being called (an intent). A record left in
     /// this state by a crashed process is completed by reconciliation.

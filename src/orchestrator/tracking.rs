@@ -20,6 +20,7 @@ use tokio::task::{JoinError, JoinSet};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 
 use super::{EventKind, ExportState, Instance, Orchestrator, PAGE, ShipmentRecord, numbering};
 use crate::error::{ErrorKind, Failure, FieldError, Result};
@@ -158,6 +159,7 @@ impl PollPolicy {
 
 /// What one [`Orchestrator::sync_tracking`] (or ingest) did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SyncReport {
     /// Shipments asked about (or updates ingested).
     pub polled: usize,
@@ -284,6 +286,7 @@ impl Orchestrator {
     ///
     /// Only store errors while listing; provider failures are counted in the report and the
     /// shipments concerned are polled again next time.
+    #[tracing::instrument(name = "fulfillkit.sync_tracking", skip_all)]
     pub async fn sync_tracking(&self, now: DateTime<Utc>) -> Result<SyncReport> {
         // One task per instance, so that the work of answering one provider (decoding, merging,
         // storing) runs beside the others on every worker thread. The set aborts them all if
@@ -307,9 +310,14 @@ impl Orchestrator {
     ///
     /// [`crate::Error::NotFound`] for an unknown instance; store errors. Updates for orders
     /// without a record are counted as failed, not fatal.
+    #[tracing::instrument(
+        name = "fulfillkit.ingest_tracking",
+        skip_all,
+        fields(instance = instance.as_ref(), updates = updates.len())
+    )]
     pub async fn ingest_tracking(
         &self,
-        instance: &InstanceId,
+        instance: impl AsRef<str>,
         updates: Vec<TrackingUpdate>,
     ) -> Result<SyncReport> {
         let instance = self.instance_or_err(instance)?;
@@ -455,7 +463,19 @@ impl Orchestrator {
                     Work::Batch(batch) => {
                         let refs: Vec<ShipmentRef> =
                             batch.iter().filter_map(|r| r.shipment().cloned()).collect();
-                        let answer = instance.provider.track(&refs).await;
+                        let span = tracing::info_span!(
+                            "fulfillkit.tracking_request",
+                            instance = %instance.id,
+                            provider = instance.provider.kind(),
+                            shipments = refs.len(),
+                        );
+                        let answer = super::observed(
+                            instance,
+                            crate::error::Operation::Track,
+                            instance.provider.track(&refs),
+                        )
+                        .instrument(span)
+                        .await;
                         Ok(Fetched::Batch(batch, answer))
                     }
                     Work::Stop(record) => Ok(Fetched::Stop(record)),
@@ -498,6 +518,11 @@ impl Orchestrator {
 
     /// Applies a provider's answer to the batch of records it was asked about: a failed
     /// request counts every shipment as failed (they are polled again next time).
+    #[tracing::instrument(
+        name = "fulfillkit.tracking_batch",
+        skip_all,
+        fields(instance = %instance.id, provider = instance.provider.kind(), shipments = batch.len())
+    )]
     async fn apply_batch(
         &self,
         instance: &Instance,
@@ -511,6 +536,14 @@ impl Orchestrator {
             requests: 1,
             ..SyncReport::default()
         };
+        crate::telemetry::tracking_polled(instance.id.as_str(), batch.len());
+        if crate::telemetry::ENABLED {
+            for due in batch.iter().filter_map(|r| r.next_poll_at) {
+                if let Ok(lag) = (now - due).to_std() {
+                    crate::telemetry::tracking_lag(instance.id.as_str(), lag);
+                }
+            }
+        }
         let updates = match answer {
             Ok(updates) => updates,
             Err(error) => {

@@ -25,6 +25,7 @@ use crate::model::{
 
 /// One call the mock received.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Call {
     /// Which operation.
     pub operation: Operation,

@@ -168,6 +168,7 @@ impl Capabilities {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
+#[must_use = "the outcome says what happened at the provider"]
 pub enum UpdateOutcome {
     /// The provider changed the order.
     Applied,
@@ -184,6 +185,7 @@ pub enum UpdateOutcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
+#[must_use = "the outcome says what happened at the provider"]
 pub enum CancelOutcome {
     /// The order is cancelled at the provider now.
     Cancelled {

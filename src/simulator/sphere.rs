@@ -315,6 +315,7 @@ fn default_customers() -> Vec<SphereCustomer> {
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
+#[must_use = "a builder does nothing until it is built"]
 pub struct SphereSimulatorBuilder {
     addr: SocketAddr,
     environment: String,

@@ -333,6 +333,7 @@ fn default_pickup_points() -> Vec<WapiPickupPoint> {
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
+#[must_use = "a builder does nothing until it is built"]
 pub struct WapiSimulatorBuilder {
     addr: SocketAddr,
     client_id: String,

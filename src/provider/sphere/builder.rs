@@ -59,6 +59,7 @@ pub enum AuthMode {
 /// # Ok::<(), fulfillkit::Error>(())
 /// ```
 #[derive(Clone)]
+#[must_use = "a builder does nothing until it is built"]
 pub struct SphereBuilder {
     environment: String,
     api_key: Secret,

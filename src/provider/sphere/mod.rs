@@ -182,7 +182,7 @@ impl SphereProvider {
             .await?;
         if found.len() > 1 {
             tracing::warn!(
-                order = order_number,
+                order_id = order_number,
                 count = found.len(),
                 "sphere has several orders with one order number; reusing one"
             );
@@ -341,7 +341,7 @@ impl SphereProvider {
         let Some(mut status) =
             wire::order_status(&row, &self.table, self.settings.utc_offset_secs, now)
         else {
-            tracing::warn!(order = %shipment.order_id, id, "sphere order has no status: no news");
+            tracing::warn!(order_id = %shipment.order_id, shipment = id, "sphere order has no status: no news");
             return Ok(None);
         };
         if may_have_shipments(status.code) {

@@ -34,6 +34,7 @@ pub const DEFAULT_TRACK_BATCH: usize = 50;
 /// # Ok::<(), fulfillkit::Error>(())
 /// ```
 #[derive(Clone)]
+#[must_use = "a builder does nothing until it is built"]
 pub struct WapiBuilder {
     client_id: String,
     secret: Secret,
