@@ -119,7 +119,7 @@ async fn thresholds_at_each_boundary_as_the_levels_view_shows_them() {
     for ((sku, qty, level), stock) in cases.iter().zip(&levels) {
         assert_eq!(stock.sku.as_str(), *sku);
         assert_eq!(
-            s.orchestrator.render_stock(&wh(), "sales", stock).unwrap(),
+            s.orchestrator.render_stock(wh(), "sales", stock).unwrap(),
             StockDisplay::Level(*level),
             "{sku} = {qty}"
         );
@@ -134,7 +134,7 @@ async fn three_roles_see_one_order_three_ways() {
     let stock = card.lines[0].stock.as_ref().unwrap();
     let seen: Vec<StockDisplay> = ["warehouse", "sales", "courier"]
         .iter()
-        .map(|role| s.orchestrator.render_stock(&wh(), role, stock).unwrap())
+        .map(|role| s.orchestrator.render_stock(wh(), role, stock).unwrap())
         .collect();
     assert_eq!(
         seen,
