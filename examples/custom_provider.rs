@@ -172,9 +172,7 @@ async fn main() -> Result<()> {
         ))
         .rule(RoutingRule::new(
             "poland by pigeon",
-            Condition::CountryIn {
-                countries: vec!["PL".into()],
-            },
+            Condition::country(["PL"]),
             "pigeons",
         ))
         .rule(RoutingRule::new("rest", Condition::Always, "mock"))

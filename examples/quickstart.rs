@@ -46,6 +46,8 @@ async fn main() -> fulfillkit::Result<()> {
                 Arc::new(
                     wapi_prepaid
                         .provider_builder()
+                        // The simulator's directory; Wapi itself has none.
+                        .with_pickup_point_directory(true)
                         .with_instance_label("wapi-prepaid")
                         .build()?,
                 ),
@@ -85,28 +87,20 @@ async fn main() -> fulfillkit::Result<()> {
             "IT/PL prepaid",
             Condition::All {
                 conditions: vec![
-                    Condition::CountryIn {
-                        countries: vec!["IT".into(), "PL".into()],
-                    },
-                    Condition::PaymentIs {
-                        payment: PaymentKind::Prepaid,
-                    },
+                    Condition::country(["IT", "PL"]),
+                    Condition::payment(PaymentKind::Prepaid),
                 ],
             },
             "wapi-prepaid",
         ))
         .rule(RoutingRule::new(
             "IT/PL cash on delivery",
-            Condition::CountryIn {
-                countries: vec!["IT".into(), "PL".into()],
-            },
+            Condition::country(["IT", "PL"]),
             "wapi-cod",
         ))
         .rule(RoutingRule::new(
             "US",
-            Condition::CountryIn {
-                countries: vec!["US".into()],
-            },
+            Condition::country(["US"]),
             "sphere-us",
         ))
         .events(events.clone())

@@ -60,16 +60,12 @@ fn setup_with(it: MockProvider) -> Setup {
         .instance(Instance::new("pl", "Poland", pl.clone()))
         .rule(RoutingRule::new(
             "italy",
-            Condition::CountryIn {
-                countries: vec!["IT".into()],
-            },
+            Condition::country(["IT"]),
             "it",
         ))
         .rule(RoutingRule::new(
             "poland",
-            Condition::CountryIn {
-                countries: vec!["PL".into()],
-            },
+            Condition::country(["PL"]),
             "pl",
         ))
         .store(store.clone())
@@ -433,7 +429,7 @@ async fn a_transient_failure_keeps_the_edit_pending_and_the_retry_sends_it() {
     );
     let outcome = s.orchestrator.on_order_changed(&edited).await.unwrap();
     assert!(
-        matches!(&outcome, ChangeOutcome::Pending { error: Error::Timeout { .. }, changed_fields } if *changed_fields == [KeyField::Phone]),
+        matches!(&outcome, ChangeOutcome::Pending { failure, changed_fields } if failure.kind == fulfillkit::ErrorKind::Timeout && *changed_fields == [KeyField::Phone]),
         "{outcome:?}"
     );
     let r = record(&s, &order.id).await;

@@ -113,9 +113,7 @@ async fn rig() -> Rig {
         ))
         .rule(RoutingRule::new(
             "US",
-            Condition::CountryIn {
-                countries: vec!["US".into()],
-            },
+            Condition::country(["US"]),
             "sphere",
         ))
         .rule(RoutingRule::new("rest", Condition::Always, "wapi"))

@@ -23,9 +23,7 @@ fn cod(order: Order) -> Order {
 }
 
 fn italy() -> Condition {
-    Condition::CountryIn {
-        countries: vec!["IT".into()],
-    }
+    Condition::country(["IT"])
 }
 
 struct Setup {
@@ -94,23 +92,17 @@ fn each_condition_kind_and_their_composition() {
             true,
         ),
         (
-            Condition::CountryIn {
-                countries: vec!["PL".into()],
-            },
+            Condition::country(["PL"]),
             &order,
             false,
         ),
         (
-            Condition::PaymentIs {
-                payment: PaymentKind::Prepaid,
-            },
+            Condition::payment(PaymentKind::Prepaid),
             &order,
             true,
         ),
         (
-            Condition::PaymentIs {
-                payment: PaymentKind::CashOnDelivery,
-            },
+            Condition::payment(PaymentKind::CashOnDelivery),
             &order,
             false,
         ),
@@ -181,8 +173,8 @@ fn each_condition_kind_and_their_composition() {
             &order,
             false,
         ),
-        (Condition::HasTag { tag: "vip".into() }, &order, true),
-        (Condition::HasTag { tag: "b2b".into() }, &order, false),
+        (Condition::tag("vip"), &order, true),
+        (Condition::tag("b2b"), &order, false),
         (
             Condition::CustomFieldEquals {
                 key: "channel".into(),
@@ -201,14 +193,14 @@ fn each_condition_kind_and_their_composition() {
         ),
         (
             Condition::All {
-                conditions: vec![italy(), Condition::HasTag { tag: "vip".into() }],
+                conditions: vec![italy(), Condition::tag("vip")],
             },
             &order,
             true,
         ),
         (
             Condition::All {
-                conditions: vec![italy(), Condition::HasTag { tag: "b2b".into() }],
+                conditions: vec![italy(), Condition::tag("b2b")],
             },
             &order,
             false,
@@ -216,7 +208,7 @@ fn each_condition_kind_and_their_composition() {
         (Condition::All { conditions: vec![] }, &order, true),
         (
             Condition::Any {
-                conditions: vec![Condition::HasTag { tag: "b2b".into() }, italy()],
+                conditions: vec![Condition::tag("b2b"), italy()],
             },
             &order,
             true,
@@ -252,7 +244,7 @@ fn conditions_round_trip_as_json_but_predicates_do_not_serialize() {
     let condition = Condition::Any {
         conditions: vec![
             Condition::Not {
-                condition: Box::new(Condition::HasTag { tag: "b2b".into() }),
+                condition: Box::new(Condition::tag("b2b")),
             },
             Condition::TotalBetween {
                 min: Some(Decimal::new(10, 0)),

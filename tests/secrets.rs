@@ -160,6 +160,7 @@ async fn no_key_secret_or_signature_anywhere_after_the_whole_lifecycle() {
     let builders = (
         wapi_prepaid
             .provider_builder()
+            .with_pickup_point_directory(true)
             .with_instance_label("wapi-prepaid"),
         wapi_cod.provider_builder().with_instance_label("wapi-cod"),
         sphere.provider_builder().with_instance_label("sphere-us"),
@@ -196,28 +197,20 @@ async fn no_key_secret_or_signature_anywhere_after_the_whole_lifecycle() {
             "IT prepaid",
             Condition::All {
                 conditions: vec![
-                    Condition::CountryIn {
-                        countries: vec!["IT".into(), "PL".into()],
-                    },
-                    Condition::PaymentIs {
-                        payment: PaymentKind::Prepaid,
-                    },
+                    Condition::country(["IT", "PL"]),
+                    Condition::payment(PaymentKind::Prepaid),
                 ],
             },
             "wapi-prepaid",
         ))
         .rule(RoutingRule::new(
             "IT cod",
-            Condition::CountryIn {
-                countries: vec!["IT".into(), "PL".into()],
-            },
+            Condition::country(["IT", "PL"]),
             "wapi-cod",
         ))
         .rule(RoutingRule::new(
             "US",
-            Condition::CountryIn {
-                countries: vec!["US".into()],
-            },
+            Condition::country(["US"]),
             "sphere-us",
         ))
         .events(events.clone());

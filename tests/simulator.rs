@@ -525,8 +525,10 @@ async fn wapi_stock_table_and_opt_in_pickup_point_directory() {
         .start()
         .await
         .unwrap();
+    // The simulator serves a directory Wapi does not have: the set-up says so.
     let provider = wapi
         .provider_builder()
+        .with_pickup_point_directory(true)
         .with_stock_country("IT")
         .build()
         .unwrap();

@@ -42,6 +42,18 @@ impl AddressQuery {
         self
     }
 
+    /// Restricts to `postcode`.
+    pub fn with_postcode(mut self, postcode: impl Into<String>) -> Self {
+        self.postcode = Some(postcode.into());
+        self
+    }
+
+    /// Pickup points and lockers only (no door addresses) when `yes`.
+    pub fn pickup_points_only(mut self, yes: bool) -> Self {
+        self.pickup_points_only = yes;
+        self
+    }
+
     /// Searches for `text`.
     pub fn with_text(mut self, text: impl Into<String>) -> Self {
         self.text = Some(text.into());

@@ -43,7 +43,7 @@ use crate::provider::{CancelOutcome, UpdateOutcome};
 const MAX_SUSPENDED_EDITS: usize = 100;
 
 /// The result of [`Orchestrator::on_order_changed`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 #[allow(
     clippy::large_enum_variant,
@@ -79,7 +79,7 @@ pub enum ChangeOutcome {
         /// The key fields that changed.
         changed_fields: Vec<KeyField>,
         /// What went wrong this time.
-        error: Error,
+        failure: Failure,
     },
     /// Automation is suspended (an open exception); nothing was sent.
     Suspended {
@@ -88,6 +88,38 @@ pub enum ChangeOutcome {
         /// Whether the edit was new and recorded on the exception.
         recorded: bool,
     },
+}
+
+impl ChangeOutcome {
+    /// The key fields the edit changed, in order (empty when nothing was compared or sent).
+    pub fn changed_fields(&self) -> Vec<KeyField> {
+        match self {
+            ChangeOutcome::Applied { changed_fields }
+            | ChangeOutcome::AlreadyAtProvider { changed_fields }
+            | ChangeOutcome::Pending { changed_fields, .. }
+            | ChangeOutcome::Suspended { changed_fields, .. } => changed_fields.clone(),
+            ChangeOutcome::Exception { exception } => {
+                exception.changed_fields.iter().copied().collect()
+            }
+            ChangeOutcome::NotExported | ChangeOutcome::Unchanged => Vec::new(),
+        }
+    }
+
+    /// Whether the provider has the edited order now (applied, or it had it already).
+    pub fn is_at_provider(&self) -> bool {
+        matches!(
+            self,
+            ChangeOutcome::Applied { .. } | ChangeOutcome::AlreadyAtProvider { .. }
+        )
+    }
+
+    /// The exception the edit raised, if it did.
+    pub fn exception(&self) -> Option<&OrderException> {
+        match self {
+            ChangeOutcome::Exception { exception } => Some(exception),
+            _ => None,
+        }
+    }
 }
 
 /// What [`Orchestrator::retry_pending_updates`] did.
@@ -633,7 +665,7 @@ impl Orchestrator {
                 .await?;
                 Ok(ChangeOutcome::Pending {
                     changed_fields: changed,
-                    error,
+                    failure,
                 })
             }
             Err(error) => Err(error),

@@ -24,7 +24,7 @@
 //!     .with_settings(InstanceSettings::default().with_accepted_payment(AcceptedPayment::Prepaid));
 //! let orchestrator = Orchestrator::builder()
 //!     .instance(prepaid)
-//!     .rule(RoutingRule::new("italy", Condition::CountryIn { countries: vec!["IT".into()] }, "it-prepaid"))
+//!     .rule(RoutingRule::new("italy", Condition::country(["IT"]), "it-prepaid"))
 //!     .build()?;
 //!
 //! let order = fulfillkit::testkit::sample_order("SO-1");

@@ -78,10 +78,10 @@ impl PartialEq for Predicate {
 ///     {"kind":"country_in","countries":["IT","ES"]},
 ///     {"kind":"payment_is","payment":"cash_on_delivery"}]}"#;
 /// let condition: Condition = serde_json::from_str(json).unwrap();
-/// assert_eq!(condition, Condition::All { conditions: vec![
-///     Condition::CountryIn { countries: vec!["IT".into(), "ES".into()] },
-///     Condition::PaymentIs { payment: PaymentKind::CashOnDelivery },
-/// ]});
+/// assert_eq!(condition, Condition::all([
+///     Condition::country(["IT", "ES"]),
+///     Condition::payment(PaymentKind::CashOnDelivery),
+/// ]));
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -155,7 +155,106 @@ pub enum Condition {
     Predicate(Predicate),
 }
 
+/// Constructors, so that rules read as they are meant:
+/// `Condition::all([Condition::country(["IT"]), Condition::payment(PaymentKind::CashOnDelivery)])`.
 impl Condition {
+    /// The shipping country is one of `countries` (ISO alpha-2, case-insensitive).
+    pub fn country<I, S>(countries: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Condition::CountryIn {
+            countries: countries.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// The payment is of `kind`.
+    pub fn payment(kind: PaymentKind) -> Self {
+        Condition::PaymentIs { payment: kind }
+    }
+
+    /// At least one cart line has one of `skus`.
+    pub fn any_sku<I, S>(skus: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<Sku>,
+    {
+        Condition::AnySkuIn {
+            skus: skus.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// Every cart line has one of `skus`.
+    pub fn all_skus<I, S>(skus: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<Sku>,
+    {
+        Condition::AllSkusIn {
+            skus: skus.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// At least one cart line has one of the product `types`.
+    pub fn product_type<I, S>(types: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Condition::ProductTypeIn {
+            types: types.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// The order total is within `min..=max` (a `None` bound is open).
+    pub fn total_between(min: Option<Decimal>, max: Option<Decimal>) -> Self {
+        Condition::TotalBetween { min, max }
+    }
+
+    /// The order has `tag`.
+    pub fn tag(tag: impl Into<String>) -> Self {
+        Condition::HasTag { tag: tag.into() }
+    }
+
+    /// The order's custom field `key` equals `value`.
+    pub fn custom_field(key: impl Into<String>, value: impl Into<String>) -> Self {
+        Condition::CustomFieldEquals {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+
+    /// Every one of `conditions` holds.
+    pub fn all(conditions: impl IntoIterator<Item = Condition>) -> Self {
+        Condition::All {
+            conditions: conditions.into_iter().collect(),
+        }
+    }
+
+    /// At least one of `conditions` holds.
+    pub fn any(conditions: impl IntoIterator<Item = Condition>) -> Self {
+        Condition::Any {
+            conditions: conditions.into_iter().collect(),
+        }
+    }
+
+    /// `condition` does not hold.
+    #[allow(clippy::should_implement_trait, reason = "a constructor, not negation")]
+    pub fn not(condition: Condition) -> Self {
+        Condition::Not {
+            condition: Box::new(condition),
+        }
+    }
+
+    /// A Rust predicate named `name`.
+    pub fn predicate(
+        name: impl Into<String>,
+        test: impl Fn(&Order) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        Condition::Predicate(Predicate::new(name, test))
+    }
+
     /// Whether `order` satisfies the condition.
     pub fn matches(&self, order: &Order) -> bool {
         match self {

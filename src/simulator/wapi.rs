@@ -607,14 +607,15 @@ impl WapiSimulator {
         }
     }
 
-    /// A [`WapiBuilder`] for this simulator: its URL and credentials, the pickup-point
-    /// directory when the simulator serves it, and no rate limit (the simulator needs no
-    /// protection; set one to test throttling).
+    /// A [`WapiBuilder`] for this simulator: its URL and credentials and no rate limit (the
+    /// simulator needs no protection; set one to test throttling). Everything else is as in
+    /// production — in particular the pickup-point directory stays off: Wapi has no such
+    /// endpoint, so a set-up that searches it must say so with
+    /// [`WapiBuilder::with_pickup_point_directory`] and knows it differs from production.
     pub fn provider_builder(&self) -> WapiBuilder {
         WapiBuilder::new(self.api.client_id.clone(), self.api.secret.clone())
             .with_base_url(self.base_url())
             .with_rate_limit(None)
-            .with_pickup_point_directory(self.api.pickup_directory)
     }
 
     /// Moves order `order_number` to raw status `status` (no trouble, no comment), as Wapi

@@ -49,6 +49,7 @@ pub struct WapiBuilder {
     cancel_after_assignment: bool,
     pickup_points: bool,
     comment_rules: CommentRules,
+    whole_account_stock: bool,
 }
 
 impl fmt::Debug for WapiBuilder {
@@ -86,6 +87,7 @@ impl WapiBuilder {
             cancel_after_assignment: false,
             pickup_points: false,
             comment_rules: super::default_comment_rules(),
+            whole_account_stock: false,
         }
     }
 
@@ -133,8 +135,20 @@ impl WapiBuilder {
     }
 
     /// Reads stock for this country only (ISO code as Wapi accepts it, e.g. `IT`).
+    ///
+    /// Stock is scoped, in this order, by the warehouse ([`Self::with_warehouse`]), else by
+    /// this country; without either it is the whole account's — every country and warehouse
+    /// summed — which must be chosen explicitly with [`Self::with_whole_account_stock`]
+    /// (otherwise `build` logs a warning: an Italian instance would show Spanish stock).
     pub fn with_stock_country(mut self, country: impl Into<String>) -> Self {
         self.stock_country = Some(country.into());
+        self
+    }
+
+    /// Reads the stock of the whole account (every country and warehouse summed) — the
+    /// explicit choice for an instance that ships from all of them.
+    pub fn with_whole_account_stock(mut self) -> Self {
+        self.whole_account_stock = true;
         self
     }
 
@@ -256,6 +270,14 @@ impl WapiBuilder {
         let (Some(base), Some(form), true) = (base, form, errors.is_empty()) else {
             return Err(Error::validation("wapi configuration", errors));
         };
+        if self.warehouse.is_none() && self.stock_country.is_none() && !self.whole_account_stock {
+            tracing::warn!(
+                instance = %self.instance,
+                "wapi stock is read for the whole account (every country and warehouse): \
+                 scope it with with_warehouse or with_stock_country, or choose it with \
+                 with_whole_account_stock"
+            );
+        }
         let http = HttpClient::new(
             "wapi",
             self.instance.clone(),
