@@ -11,7 +11,7 @@
 //! (`with_rate_limit(None)`: the adapters default to 5 requests/s, which alone would make the
 //! sync take `N / batch / 5` seconds per instance). `--shipments` orders are exported with no
 //! latency, then every simulator gets `--latency-ms` per request and one
-//! `sync_tracking(now + 3 h)` polls all of them. Printed: wall time against the bound
+//! `sync_tracking()` with the orchestrator's clock 3 h ahead polls all of them. Printed: wall time against the bound
 //! `ceil(ceil(N / instances / batch) / concurrency) × latency` (instances side by side), the CPU
 //! used during the sync per shipment (fulfillkit's threads and the simulators' threads
 //! separately: the simulators run on their own tokio runtime, threads named `sim`), and a naive
@@ -228,7 +228,10 @@ async fn tracking(o: &Options, sim: &tokio::runtime::Handle) -> Result<Vec<Row>>
     );
     let mut simulators = Vec::new();
     let mut providers = Vec::new();
-    let mut builder = Orchestrator::builder().tracking_concurrency(o.concurrency);
+    // Three hours ahead of the wall clock: every exported shipment is due when the sync runs.
+    let mut builder = Orchestrator::builder()
+        .tracking_concurrency(o.concurrency)
+        .clock(Arc::new(|| Utc::now() + chrono::Duration::hours(3)));
     for i in 0..o.instances {
         let simulator = start_wapi(sim, Faults::none()).await?;
         let id = format!("wapi-{i}");
@@ -303,12 +306,11 @@ async fn tracking(o: &Options, sim: &tokio::runtime::Handle) -> Result<Vec<Row>>
     }
 
     // The measured sync, on a worker of the fulfillkit runtime.
-    let now = Utc::now() + chrono::Duration::hours(3);
     let cpu_before = cpu();
     let started = Instant::now();
     let sync = {
         let orchestrator = orchestrator.clone();
-        tokio::spawn(async move { orchestrator.sync_tracking(now).await })
+        tokio::spawn(async move { orchestrator.sync_tracking().await })
     };
     let report = sync.await.map_err(|e| Error::transport("sync task", e))??;
     let wall = started.elapsed();

@@ -21,7 +21,7 @@ use fulfillkit::orchestrator::{
     ExportOutcome, Instance, InstanceSettings, Orchestrator, PaymentKind, RoutingRule,
 };
 use fulfillkit::simulator::{SphereInventoryRow, SphereSimulator, WapiSimulator, WapiStockRow};
-use fulfillkit::testkit::sample_order;
+use fulfillkit::testkit::{TestClock, sample_order};
 
 #[tokio::main]
 async fn main() -> fulfillkit::Result<()> {
@@ -37,6 +37,9 @@ async fn main() -> fulfillkit::Result<()> {
         .start()
         .await?;
     let events = Arc::new(CollectingSink::new());
+    // Simulated days pass on this clock: the orchestrator's polls and events follow it.
+    let clock = TestClock::at(Utc::now());
+    let start = clock.now();
     let only = |accepted| InstanceSettings::default().with_accepted_payment(accepted);
     let orchestrator = Orchestrator::builder()
         .instance(
@@ -104,6 +107,7 @@ async fn main() -> fulfillkit::Result<()> {
             "sphere-us",
         ))
         .events(events.clone())
+        .clock(clock.clock())
         .build()?;
     println!("== instances");
     for instance in orchestrator.instances() {
@@ -166,8 +170,8 @@ async fn main() -> fulfillkit::Result<()> {
         wapi_prepaid.tick();
         wapi_cod.tick();
         sphere.tick();
-        let now = Utc::now() + chrono::Duration::days(day);
-        orchestrator.sync_tracking(now).await?;
+        clock.set(start + chrono::Duration::days(day));
+        orchestrator.sync_tracking().await?;
         for event in events.take() {
             if let EventKind::DeliveryStatusChanged { to, .. } = &event.kind {
                 let order = event.order_id.map(|o| o.to_string()).unwrap_or_default();

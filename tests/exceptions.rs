@@ -58,16 +58,8 @@ fn setup_with(it: MockProvider) -> Setup {
     let orchestrator = Orchestrator::builder()
         .instance(Instance::new("it", "Italy", mock.clone()))
         .instance(Instance::new("pl", "Poland", pl.clone()))
-        .rule(RoutingRule::new(
-            "italy",
-            Condition::country(["IT"]),
-            "it",
-        ))
-        .rule(RoutingRule::new(
-            "poland",
-            Condition::country(["PL"]),
-            "pl",
-        ))
+        .rule(RoutingRule::new("italy", Condition::country(["IT"]), "it"))
+        .rule(RoutingRule::new("poland", Condition::country(["PL"]), "pl"))
         .store(store.clone())
         .events(events.clone())
         .clock(Arc::new(move || now.now()))
@@ -589,7 +581,7 @@ async fn a_suspended_order_is_not_exported_updated_or_triggered_but_still_tracke
     // Tracking goes on, flagged.
     s.mock.advance(&order.id, StatusCode::InTransit).unwrap();
     s.clock.advance(chrono::Duration::hours(2));
-    let report = s.orchestrator.sync_tracking(s.clock.now()).await.unwrap();
+    let report = s.orchestrator.sync_tracking().await.unwrap();
     assert_eq!(report.changed, 1, "{report:?}");
     let events = s.events.take();
     assert!(!events.is_empty());
@@ -789,7 +781,7 @@ async fn reexport_cancels_the_first_shipment_and_creates_a_second() {
     assert_eq!(s.mock.created_count(), 2);
     s.mock.advance(&renumbered, StatusCode::InTransit).unwrap();
     s.clock.advance(chrono::Duration::hours(2));
-    s.orchestrator.sync_tracking(s.clock.now()).await.unwrap();
+    s.orchestrator.sync_tracking().await.unwrap();
     assert_eq!(
         record(&s, &order.id).await.current_status.map(|s| s.code),
         Some(StatusCode::InTransit)
@@ -1158,7 +1150,7 @@ async fn concurrent_edits_and_tracking_of_one_shipment_lose_no_field() {
                 mock.push_status(&id, DeliveryStatus::new(code, format!("step {i}"), at))
                     .unwrap();
                 clock.advance(chrono::Duration::hours(2));
-                orchestrator.sync_tracking(clock.now()).await.unwrap();
+                orchestrator.sync_tracking().await.unwrap();
             }
         })
     };

@@ -28,7 +28,7 @@ use fulfillkit::orchestrator::{
     Orchestrator, RoutingRule, ShipmentRecord,
 };
 use fulfillkit::simulator::{FaultCounts, Faults, SimOrder, SphereSimulator, WapiSimulator};
-use fulfillkit::testkit::sample_order;
+use fulfillkit::testkit::{TestClock, sample_order};
 
 /// Orders confirmed concurrently (the simulators' delays overlap).
 const CONCURRENCY: usize = 16;
@@ -65,6 +65,7 @@ fn http() -> HttpConfig {
 }
 
 struct Rig {
+    clock: TestClock,
     wapi: WapiSimulator,
     sphere: SphereSimulator,
     orchestrator: Arc<Orchestrator>,
@@ -83,6 +84,7 @@ async fn rig() -> Rig {
         .await
         .unwrap();
     let events = Arc::new(CollectingSink::new());
+    let clock = TestClock::at(Utc::now());
     let orchestrator = Orchestrator::builder()
         .instance(Instance::new(
             "wapi",
@@ -111,17 +113,15 @@ async fn rig() -> Rig {
                     .unwrap(),
             ),
         ))
-        .rule(RoutingRule::new(
-            "US",
-            Condition::country(["US"]),
-            "sphere",
-        ))
+        .rule(RoutingRule::new("US", Condition::country(["US"]), "sphere"))
         .rule(RoutingRule::new("rest", Condition::Always, "wapi"))
         .events(events.clone())
         .tracking_concurrency(8)
+        .clock(clock.clock())
         .build()
         .unwrap();
     Rig {
+        clock,
         wapi,
         sphere,
         orchestrator: Arc::new(orchestrator),
@@ -478,14 +478,13 @@ async fn run(per_provider: usize) -> Figures {
     // 4. Tracking: the simulators move every order along; after each step, `now` moves a day
     //    on (every shipment is due) and sync runs until no batch fails: a shipment whose
     //    batch failed stays due, the others are not due again at the same `now`.
-    let mut now = Utc::now();
     for _step in 0..4 {
         rig.wapi.tick();
         rig.sphere.tick();
-        now += chrono::Duration::days(1);
+        rig.clock.advance(chrono::Duration::days(1));
         let mut clean = false;
         for _ in 0..MAX_ROUNDS {
-            let report = rig.orchestrator.sync_tracking(now).await.unwrap();
+            let report = rig.orchestrator.sync_tracking().await.unwrap();
             figures.tracking_rounds += 1;
             figures.tracking_failed_batches += report.errors.len();
             if report.failed == 0 && report.errors.is_empty() {

@@ -4,10 +4,10 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::Utc;
 
 use fulfillkit::error::Operation;
 use fulfillkit::model::{
@@ -15,13 +15,13 @@ use fulfillkit::model::{
     TrackingUpdate,
 };
 use fulfillkit::orchestrator::{
-    ChangeOutcome, Clock, CollectingSink, Condition, EventKind, ExportState, Instance,
-    Orchestrator, RetryLimits, RoutingRule,
+    ChangeOutcome, CollectingSink, Condition, EventKind, ExportState, Instance, Orchestrator,
+    RetryLimits, RoutingRule,
 };
 use fulfillkit::provider::mock::MockProvider;
 use fulfillkit::provider::{CancelOutcome, FulfillmentProvider};
 use fulfillkit::simulator::{SphereSimulator, WapiSimulator};
-use fulfillkit::testkit::sample_order;
+use fulfillkit::testkit::{TestClock, sample_order};
 use fulfillkit::{Error, ErrorKind};
 
 fn status_events(events: &CollectingSink) -> Vec<(Option<DeliveryStatus>, DeliveryStatus)> {
@@ -40,11 +40,13 @@ fn status_events(events: &CollectingSink) -> Vec<(Option<DeliveryStatus>, Delive
 fn one_instance(
     provider: Arc<dyn FulfillmentProvider>,
     events: Arc<CollectingSink>,
+    clock: &TestClock,
 ) -> Orchestrator {
     Orchestrator::builder()
         .instance(Instance::new("only", "only", provider))
         .rule(RoutingRule::new("all", Condition::Always, "only"))
         .events(events)
+        .clock(clock.clock())
         .build()
         .unwrap()
 }
@@ -82,7 +84,9 @@ async fn track_pickup_order(directory: bool) -> Vec<(Option<DeliveryStatus>, Del
     let wapi = sim
         .provider_builder()
         .with_pickup_point_directory(directory);
-    let o = one_instance(Arc::new(wapi.build().unwrap()), events.clone());
+    let clock = TestClock::at(Utc::now());
+    let start = clock.now();
+    let o = one_instance(Arc::new(wapi.build().unwrap()), events.clone(), &clock);
     let order = to_the_locker("SO-LOCKER");
     let _ = o.on_order_confirmed(&order).await.unwrap();
     events.take();
@@ -91,9 +95,8 @@ async fn track_pickup_order(directory: bool) -> Vec<(Option<DeliveryStatus>, Del
     // "Parcel available for pickup at …", Delivered.
     for day in 1..=5 {
         sim.tick();
-        o.sync_tracking(Utc::now() + chrono::Duration::days(day))
-            .await
-            .unwrap();
+        clock.set(start + chrono::Duration::days(day));
+        o.sync_tracking().await.unwrap();
         seen.extend(status_events(&events));
     }
     seen
@@ -184,7 +187,8 @@ async fn a_repeated_cancel_changes_nothing_and_keeps_the_providers_words() {
         .with_http_config(support::sphere::fast_http())
         .build()
         .unwrap();
-    let o = one_instance(Arc::new(sphere), events.clone());
+    let clock = TestClock::at(Utc::now());
+    let o = one_instance(Arc::new(sphere), events.clone(), &clock);
     let order = sample_order("SO-CANCEL");
     let _ = o.on_order_confirmed(&order).await.unwrap();
     events.take();
@@ -223,9 +227,8 @@ async fn a_repeated_cancel_changes_nothing_and_keeps_the_providers_words() {
         "last reported kept up"
     );
     // Tracking finds the same: no second event.
-    o.sync_tracking(Utc::now() + chrono::Duration::days(1))
-        .await
-        .unwrap();
+    clock.advance(chrono::Duration::days(1));
+    o.sync_tracking().await.unwrap();
     assert!(status_events(&events).is_empty());
 }
 
@@ -252,25 +255,6 @@ async fn a_refused_wapi_cancel_says_what_happened() {
 // ---------------------------------------------------------------------------------------------
 // 3. Errors
 // ---------------------------------------------------------------------------------------------
-
-/// A clock the test moves.
-#[derive(Clone)]
-struct TestClock(Arc<Mutex<DateTime<Utc>>>);
-
-impl TestClock {
-    fn new() -> Self {
-        Self(Arc::new(Mutex::new(
-            Utc.with_ymd_and_hms(2026, 3, 2, 8, 0, 0).unwrap(),
-        )))
-    }
-    fn advance(&self, by: chrono::Duration) {
-        *self.0.lock().unwrap() += by;
-    }
-    fn clock(&self) -> Clock {
-        let inner = self.0.clone();
-        Arc::new(move || *inner.lock().unwrap())
-    }
-}
 
 #[tokio::test]
 async fn a_server_error_keeps_its_cause_and_is_retried_until_the_limits() {
@@ -360,6 +344,7 @@ async fn a_permanent_refusal_is_not_retried_at_all() {
     let o = one_instance(
         Arc::new(support::wapi::provider(&server)),
         Arc::new(CollectingSink::new()),
+        &TestClock::new(),
     );
     let order = sample_order("SO-403");
     let err = o.on_order_confirmed(&order).await.unwrap_err();
@@ -455,7 +440,8 @@ async fn one_unreadable_wapi_status_fails_its_shipment_only() {
 async fn a_failed_shipment_is_reported_and_polled_again_while_the_others_move_on() {
     let mock = Arc::new(MockProvider::new());
     let events = Arc::new(CollectingSink::new());
-    let o = one_instance(mock.clone(), events.clone());
+    let clock = TestClock::at(Utc::now());
+    let o = one_instance(mock.clone(), events.clone(), &clock);
     let (a, b) = (sample_order("SO-A"), sample_order("SO-B"));
     let _ = o.on_order_confirmed(&a).await.unwrap();
     let _ = o.on_order_confirmed(&b).await.unwrap();
@@ -484,10 +470,8 @@ async fn a_failed_shipment_is_reported_and_polled_again_while_the_others_move_on
     assert_eq!(report.errors[0].order_id.as_ref(), Some(&b.id));
     assert!(report.errors[0].failure.message.contains("statusDate"));
     // Both still move on the next poll.
-    let report = o
-        .sync_tracking(Utc::now() + chrono::Duration::hours(3))
-        .await
-        .unwrap();
+    clock.advance(chrono::Duration::hours(3));
+    let report = o.sync_tracking().await.unwrap();
     assert_eq!((report.polled, report.changed), (2, 2));
 }
 
@@ -499,7 +483,8 @@ async fn a_failed_shipment_is_reported_and_polled_again_while_the_others_move_on
 async fn a_second_failed_attempt_on_another_day_is_news() {
     let mock = Arc::new(MockProvider::new());
     let events = Arc::new(CollectingSink::new());
-    let o = one_instance(mock.clone(), events.clone());
+    let clock = TestClock::at(Utc::now());
+    let o = one_instance(mock.clone(), events.clone(), &clock);
     let order = sample_order("SO-1");
     let _ = o.on_order_confirmed(&order).await.unwrap();
     let day = |d| Utc::now() + chrono::Duration::days(d);
@@ -510,9 +495,8 @@ async fn a_second_failed_attempt_on_another_day_is_news() {
                 .with_problem(Problem::RecipientAbsent),
         )
         .unwrap();
-        o.sync_tracking(day(d) + chrono::Duration::hours(1))
-            .await
-            .unwrap();
+        clock.set(day(d) + chrono::Duration::hours(1));
+        o.sync_tracking().await.unwrap();
     }
     let attempts: Vec<_> = status_events(&events)
         .into_iter()

@@ -91,16 +91,8 @@ fn each_condition_kind_and_their_composition() {
             &order,
             true,
         ),
-        (
-            Condition::country(["PL"]),
-            &order,
-            false,
-        ),
-        (
-            Condition::payment(PaymentKind::Prepaid),
-            &order,
-            true,
-        ),
+        (Condition::country(["PL"]), &order, false),
+        (Condition::payment(PaymentKind::Prepaid), &order, true),
         (
             Condition::payment(PaymentKind::CashOnDelivery),
             &order,

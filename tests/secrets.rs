@@ -167,6 +167,8 @@ async fn no_key_secret_or_signature_anywhere_after_the_whole_lifecycle() {
     );
     outputs.push(format!("{builders:?}"));
     let events = Arc::new(CollectingSink::new());
+    let clock = fulfillkit::testkit::TestClock::at(Utc::now());
+    let start = clock.now();
     let orchestrator_builder = Orchestrator::builder()
         .instance(
             Instance::new(
@@ -213,7 +215,8 @@ async fn no_key_secret_or_signature_anywhere_after_the_whole_lifecycle() {
             Condition::country(["US"]),
             "sphere-us",
         ))
-        .events(events.clone());
+        .events(events.clone())
+        .clock(clock.clock());
     outputs.push(format!("{orchestrator_builder:?}"));
     let orchestrator = orchestrator_builder.build().unwrap();
 
@@ -251,10 +254,8 @@ async fn no_key_secret_or_signature_anywhere_after_the_whole_lifecycle() {
                 .advance_with("SO-1001", Step::new("InTransit").with_trouble("IsAbsent1"))
                 .unwrap();
         }
-        let report = orchestrator
-            .sync_tracking(Utc::now() + chrono::Duration::days(day))
-            .await
-            .unwrap();
+        clock.set(start + chrono::Duration::days(day));
+        let report = orchestrator.sync_tracking().await.unwrap();
         outputs.push(format!("{report:?}"));
         if day == 2 {
             let mut moved = orders[1].clone();

@@ -25,7 +25,7 @@ use fulfillkit::provider::sphere::{AuthMode, SphereBuilder};
 use fulfillkit::provider::wapi::WapiBuilder;
 use fulfillkit::provider::{Capabilities, FulfillmentProvider};
 use fulfillkit::simulator::{Faults, SphereSimulator, WapiSimulator};
-use fulfillkit::testkit::sample_order;
+use fulfillkit::testkit::{TestClock, sample_order};
 
 fn orchestrator(provider: Arc<dyn FulfillmentProvider>) -> Orchestrator {
     Orchestrator::builder()
@@ -307,7 +307,7 @@ async fn tracking_at_the_edge_of_time_does_not_panic() {
     order.confirmed_at = None;
     let _ = o.on_order_confirmed(&order).await.unwrap();
     mock.advance(&order.id, StatusCode::InTransit).unwrap();
-    let report = o.sync_tracking(end).await.unwrap();
+    let report = o.sync_tracking().await.unwrap();
     assert_eq!((report.polled, report.changed), (1, 1));
 }
 
@@ -373,8 +373,12 @@ async fn wapi_losing_creates(lookup: bool) -> WapiSimulator {
 }
 
 /// An orchestrator over `sim` whose adapter does not retry by itself, so the retry is the
-/// orchestrator's own.
-fn wapi_orchestrator(sim: &WapiSimulator, events: Arc<CollectingSink>) -> Orchestrator {
+/// orchestrator's own; its clock is `clock`.
+fn wapi_orchestrator(
+    sim: &WapiSimulator,
+    events: Arc<CollectingSink>,
+    clock: &TestClock,
+) -> Orchestrator {
     let mut http = support::wapi::fast_http();
     http.retry = http.retry.with_max_retries(0);
     let wapi = sim
@@ -386,6 +390,7 @@ fn wapi_orchestrator(sim: &WapiSimulator, events: Arc<CollectingSink>) -> Orches
         .instance(Instance::new("wapi", "wapi", Arc::new(wapi)))
         .rule(RoutingRule::new("all", Condition::Always, "wapi"))
         .events(events)
+        .clock(clock.clock())
         .build()
         .unwrap()
 }
@@ -406,7 +411,11 @@ async fn confirm_losing_the_answer(
 #[tokio::test]
 async fn a_wapi_order_whose_create_answer_was_lost_is_adopted_where_tracking_answers() {
     let sim = wapi_losing_creates(true).await;
-    let o = wapi_orchestrator(&sim, Arc::new(CollectingSink::new()));
+    let o = wapi_orchestrator(
+        &sim,
+        Arc::new(CollectingSink::new()),
+        &TestClock::at(Utc::now()),
+    );
     let order = sample_order("SO-LOST");
     let report = confirm_losing_the_answer(&sim, &o, &order).await.unwrap();
     assert_eq!(report.exported, 1, "{report:?}");
@@ -423,7 +432,8 @@ async fn a_wapi_order_whose_create_answer_was_lost_is_adopted_where_tracking_ans
 async fn an_operator_attaches_a_flagged_wapi_order_after_checking_it_with_wapi() {
     let sim = wapi_losing_creates(false).await;
     let events = Arc::new(CollectingSink::new());
-    let o = wapi_orchestrator(&sim, events.clone());
+    let clock = TestClock::at(Utc::now());
+    let o = wapi_orchestrator(&sim, events.clone(), &clock);
     let order = sample_order("SO-LOST");
     let report = confirm_losing_the_answer(&sim, &o, &order).await.unwrap();
     assert_eq!(report.failed, 1, "{report:?}");
@@ -483,10 +493,8 @@ async fn an_operator_attaches_a_flagged_wapi_order_after_checking_it_with_wapi()
     assert!(matches!(err, Error::Conflict { .. }), "{err:?}");
     // Tracking follows it from now on.
     sim.advance("SO-LOST", "Delivered").unwrap();
-    let report = o
-        .sync_tracking(Utc::now() + chrono::Duration::hours(2))
-        .await
-        .unwrap();
+    clock.advance(chrono::Duration::hours(2));
+    let report = o.sync_tracking().await.unwrap();
     assert_eq!((report.polled, report.changed), (1, 1));
 }
 
@@ -623,7 +631,7 @@ async fn oversized_provider_texts_are_bounded_before_they_are_stored() {
     let status = DeliveryStatus::new(StatusCode::InTransit, "on its way", Utc::now())
         .with_carrier("C".repeat(10_000), Some(huge.clone()));
     mock.push_status(&order.id, status).unwrap();
-    o.sync_tracking(Utc::now()).await.unwrap();
+    o.sync_tracking().await.unwrap();
     let record = o.shipment(&order.id).await.unwrap().unwrap();
     let current = record.current_status.unwrap();
     assert_eq!(

@@ -2,7 +2,7 @@
 //! instance, events only on real changes, the merge rules end to end, adaptive stops, pickup
 //! points, overrides, failing instances, and push intake racing a poll.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -13,7 +13,7 @@ use fulfillkit::model::*;
 use fulfillkit::orchestrator::*;
 use fulfillkit::provider::Capabilities;
 use fulfillkit::provider::mock::MockProvider;
-use fulfillkit::testkit::sample_order;
+use fulfillkit::testkit::{TestClock, sample_order};
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2024, 5, 2, 8, 0, 0).unwrap()
@@ -23,23 +23,6 @@ fn hours(h: i64) -> chrono::Duration {
     chrono::Duration::hours(h)
 }
 
-/// A clock the test moves by hand.
-#[derive(Clone)]
-struct TestClock(Arc<Mutex<DateTime<Utc>>>);
-
-impl TestClock {
-    fn new() -> Self {
-        Self(Arc::new(Mutex::new(t0())))
-    }
-    fn set(&self, at: DateTime<Utc>) {
-        *self.0.lock().unwrap() = at;
-    }
-    fn clock(&self) -> Clock {
-        let inner = self.0.clone();
-        Arc::new(move || *inner.lock().unwrap())
-    }
-}
-
 struct World {
     orchestrator: Orchestrator,
     mocks: Vec<Arc<MockProvider>>,
@@ -47,11 +30,19 @@ struct World {
     clock: TestClock,
 }
 
+impl World {
+    /// Moves the clock to `at` and polls what is due then.
+    async fn sync(&self, at: DateTime<Utc>) -> fulfillkit::Result<SyncReport> {
+        self.clock.set(at);
+        self.orchestrator.sync_tracking().await
+    }
+}
+
 /// One instance per mock, each taking the orders whose tag is its id.
 fn world(mocks: Vec<MockProvider>, settings: InstanceSettings) -> World {
     let mocks: Vec<Arc<MockProvider>> = mocks.into_iter().map(Arc::new).collect();
     let events = Arc::new(CollectingSink::new());
-    let clock = TestClock::new();
+    let clock = TestClock::at(t0());
     let mut builder = Orchestrator::builder()
         .events(events.clone())
         .clock(clock.clock())
@@ -123,7 +114,7 @@ async fn a_thousand_shipments_over_three_instances_respect_batches_and_concurren
         export(&w, &format!("SO-{n:04}"), n % 3).await;
     }
     w.events.take();
-    let report = w.orchestrator.sync_tracking(later(3)).await.unwrap();
+    let report = w.sync(later(3)).await.unwrap();
     assert_eq!(report.polled, 1000);
     assert_eq!(report.failed, 0);
     // The first poll finds the status each shipment was exported with: no news, no event.
@@ -151,14 +142,14 @@ async fn events_only_on_real_changes() {
     let order = export(&w, "SO-1", 0).await;
     w.events.take();
     // The first poll finds the status the export recorded: no news, the first poll included.
-    let report = w.orchestrator.sync_tracking(later(2)).await.unwrap();
+    let report = w.sync(later(2)).await.unwrap();
     assert_eq!((report.polled, report.changed), (1, 0));
     assert!(status_events(&w).is_empty());
     let record = w.orchestrator.shipment(&order.id).await.unwrap().unwrap();
     assert_eq!(record.last_reported, record.current_status);
 
     // Nothing new at the provider: no event.
-    let report = w.orchestrator.sync_tracking(later(4)).await.unwrap();
+    let report = w.sync(later(4)).await.unwrap();
     assert_eq!((report.polled, report.changed), (1, 0));
     assert!(status_events(&w).is_empty());
 
@@ -166,7 +157,7 @@ async fn events_only_on_real_changes() {
     w.mocks[0]
         .advance(&order.id, StatusCode::InTransit)
         .unwrap();
-    w.orchestrator.sync_tracking(later(6)).await.unwrap();
+    w.sync(later(6)).await.unwrap();
     let moved = status_events(&w);
     assert_eq!(moved.len(), 1);
     assert_eq!(
@@ -177,7 +168,7 @@ async fn events_only_on_real_changes() {
 
     // Not due yet (InTransit polls every 2 h): nothing asked.
     let calls = w.mocks[0].calls_of(Operation::Track).len();
-    let report = w.orchestrator.sync_tracking(later(7)).await.unwrap();
+    let report = w.sync(later(7)).await.unwrap();
     assert_eq!(report.polled, 0);
     assert_eq!(w.mocks[0].calls_of(Operation::Track).len(), calls);
 }
@@ -204,7 +195,7 @@ async fn returned_rewrite_and_back_dated_statuses_end_to_end() {
     )
     .unwrap();
     w.events.take();
-    w.orchestrator.sync_tracking(later(4)).await.unwrap();
+    w.sync(later(4)).await.unwrap();
     let record = w.orchestrator.shipment(&order.id).await.unwrap().unwrap();
     let current = record.current_status.unwrap();
     assert_eq!(current.code, StatusCode::ReturningToSender);
@@ -227,18 +218,14 @@ async fn final_statuses_and_old_age_stop_tracking() {
     let done = export(&w, "SO-DONE", 0).await;
     let old = export(&w, "SO-OLD", 1).await;
     w.mocks[0].advance(&done.id, StatusCode::Delivered).unwrap();
-    let report = w.orchestrator.sync_tracking(later(2)).await.unwrap();
+    let report = w.sync(later(2)).await.unwrap();
     assert_eq!(report.stopped, 1, "prepaid Delivered is final");
     let record = w.orchestrator.shipment(&done.id).await.unwrap().unwrap();
     assert!(!record.is_active());
     assert_eq!(record.next_poll_at, None);
 
     w.events.take();
-    let report = w
-        .orchestrator
-        .sync_tracking(t0() + chrono::Duration::days(151))
-        .await
-        .unwrap();
+    let report = w.sync(t0() + chrono::Duration::days(151)).await.unwrap();
     assert_eq!((report.stopped, report.polled), (1, 0));
     let record = w.orchestrator.shipment(&old.id).await.unwrap().unwrap();
     assert!(record.tracking_stopped);
@@ -248,10 +235,7 @@ async fn final_statuses_and_old_age_stop_tracking() {
     );
     // Stopped shipments are never polled again.
     let calls = w.mocks[1].calls_of(Operation::Track).len();
-    w.orchestrator
-        .sync_tracking(t0() + chrono::Duration::days(160))
-        .await
-        .unwrap();
+    w.sync(t0() + chrono::Duration::days(160)).await.unwrap();
     assert_eq!(w.mocks[1].calls_of(Operation::Track).len(), calls);
 }
 
@@ -266,12 +250,12 @@ async fn cod_delivered_keeps_tracking_until_paid() {
     w.mocks[0]
         .advance(&order.id, StatusCode::Delivered)
         .unwrap();
-    w.orchestrator.sync_tracking(later(2)).await.unwrap();
+    w.sync(later(2)).await.unwrap();
     let record = w.orchestrator.shipment(&order.id).await.unwrap().unwrap();
     assert!(record.is_active());
     assert_eq!(record.next_poll_at, Some(later(2) + hours(6)));
     w.mocks[0].advance(&order.id, StatusCode::Paid).unwrap();
-    let report = w.orchestrator.sync_tracking(later(9)).await.unwrap();
+    let report = w.sync(later(9)).await.unwrap();
     assert_eq!(report.stopped, 1);
 }
 
@@ -304,7 +288,7 @@ async fn pickup_point_details_reach_the_event() {
                 .with_carrier("Inpost", Some("6800001234".into())),
         )
         .unwrap();
-    w.orchestrator.sync_tracking(later(2)).await.unwrap();
+    w.sync(later(2)).await.unwrap();
     let events = status_events(&w);
     let to = &events.last().unwrap().2;
     assert_eq!(to.code, StatusCode::Arrived);
@@ -340,7 +324,7 @@ async fn unknown_raw_statuses_keep_their_text_and_overrides_apply() {
     w.mocks[0]
         .advance_raw(&plain.id, "Consegna rimandata dal cliente")
         .unwrap();
-    w.orchestrator.sync_tracking(later(2)).await.unwrap();
+    w.sync(later(2)).await.unwrap();
     let current = w
         .orchestrator
         .shipment(&plain.id)
@@ -354,7 +338,7 @@ async fn unknown_raw_statuses_keep_their_text_and_overrides_apply() {
 
     o.mocks[0].set_now(Some(later(1)));
     o.mocks[0].advance_raw(&overridden.id, "Error").unwrap();
-    o.orchestrator.sync_tracking(later(2)).await.unwrap();
+    o.sync(later(2)).await.unwrap();
     let current = o
         .orchestrator
         .shipment(&overridden.id)
@@ -399,7 +383,7 @@ async fn one_failing_instance_does_not_stop_the_others() {
             .unwrap();
     }
     w.events.take();
-    let report = w.orchestrator.sync_tracking(later(2)).await.unwrap();
+    let report = w.sync(later(2)).await.unwrap();
     assert_eq!((report.polled, report.changed, report.failed), (3, 2, 1));
     assert_eq!(
         report.errors[0].instance.as_str(),
@@ -410,7 +394,7 @@ async fn one_failing_instance_does_not_stop_the_others() {
     let changed: Vec<OrderId> = status_events(&w).into_iter().map(|e| e.0).collect();
     assert!(changed.contains(&orders[0].id) && changed.contains(&orders[2].id));
     // The failed shipment is polled again next time and catches up.
-    let report = w.orchestrator.sync_tracking(later(2)).await.unwrap();
+    let report = w.sync(later(2)).await.unwrap();
     assert_eq!((report.polled, report.changed), (1, 1));
 }
 
@@ -430,6 +414,8 @@ async fn concurrent_poll_and_push_lose_nothing() {
         .shipment()
         .unwrap()
         .clone();
+    // Every poll runs at a time when the shipment is due.
+    w.clock.set(later(30));
     let orchestrator = Arc::new(w.orchestrator);
     let mut pushed = Vec::new();
     let mut tasks = Vec::new();
@@ -450,9 +436,9 @@ async fn concurrent_poll_and_push_lose_nothing() {
             o.ingest_tracking("i0", vec![update]).await.map(drop)
         }));
         let o = orchestrator.clone();
-        tasks.push(tokio::spawn(async move {
-            o.sync_tracking(later(30)).await.map(drop)
-        }));
+        tasks.push(tokio::spawn(
+            async move { o.sync_tracking().await.map(drop) },
+        ));
     }
     for task in tasks {
         task.await.unwrap().unwrap();
@@ -608,7 +594,7 @@ async fn a_parcel_waiting_at_the_chosen_point_gets_its_directory_details() {
                 .with_problem(Problem::RecipientAbsent),
         )
         .unwrap();
-    w.orchestrator.sync_tracking(later(2)).await.unwrap();
+    w.sync(later(2)).await.unwrap();
     let events = status_events(&w);
     let to = &events.last().unwrap().2;
     assert_eq!(to.code, StatusCode::Pending);
@@ -643,9 +629,10 @@ async fn an_answer_about_a_replaced_shipment_is_not_applied() {
     );
     let order = export(&w, "SO-1", 0).await;
     let store = Arc::clone(w.orchestrator.store());
+    w.clock.set(later(2));
     let poll = tokio::spawn({
         let orchestrator = w.orchestrator.clone();
-        async move { orchestrator.sync_tracking(later(2)).await }
+        async move { orchestrator.sync_tracking().await }
     });
     // The track request is in flight; meanwhile the order gets a new shipment, as a
     // re-export gives it.

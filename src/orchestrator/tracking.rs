@@ -282,12 +282,18 @@ impl Orchestrator {
     /// and applies what the providers report: batches of the provider's `max_track_batch`, at
     /// most `tracking_concurrency` requests in flight per instance, instances side by side.
     ///
+    /// "Now" is the orchestrator's clock ([`OrchestratorBuilder::clock`](super::OrchestratorBuilder::clock),
+    /// the system clock by default) — the one clock of every record and event: which
+    /// shipments are due, their next poll, and the time stamped on each event all come
+    /// from it. Tests move a [`TestClock`](crate::testkit::TestClock) instead of passing a time.
+    ///
     /// # Errors
     ///
     /// Only store errors while listing; provider failures are counted in the report and the
     /// shipments concerned are polled again next time.
     #[tracing::instrument(name = "fulfillkit.sync_tracking", skip_all)]
-    pub async fn sync_tracking(&self, now: DateTime<Utc>) -> Result<SyncReport> {
+    pub async fn sync_tracking(&self) -> Result<SyncReport> {
+        let now = self.now();
         // One task per instance, so that the work of answering one provider (decoding, merging,
         // storing) runs beside the others on every worker thread. The set aborts them all if
         // this future is dropped, as dropping the future would have stopped the work in place.
@@ -372,7 +378,7 @@ impl Orchestrator {
     pub async fn run_tracking(&self, interval: Duration, shutdown: impl Future<Output = ()>) {
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
-            match self.sync_tracking(self.now()).await {
+            match self.sync_tracking().await {
                 Ok(report) => tracing::debug!(?report, "tracking sync"),
                 Err(error) => tracing::warn!(%error, "tracking sync failed"),
             }

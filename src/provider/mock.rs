@@ -61,6 +61,17 @@ struct State {
     stock: BTreeMap<Sku, StockLevel>,
     directory: Vec<AddressOption>,
     now: Option<DateTime<Utc>>,
+    clock: Option<SharedClock>,
+}
+
+/// The orchestrator's clock type, shared with a test (see [`MockProvider::with_clock`]).
+#[derive(Clone)]
+struct SharedClock(crate::orchestrator::Clock);
+
+impl std::fmt::Debug for SharedClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedClock")
+    }
 }
 
 /// An in-memory provider for tests; see the [module docs](self).
@@ -206,9 +217,17 @@ impl MockProvider {
     }
 
     /// Fixes the mock's clock at `now` (statuses get this time); `None` goes back to the
-    /// system clock.
+    /// clock of [`Self::with_clock`], or the system clock.
     pub fn set_now(&self, now: Option<DateTime<Utc>>) {
         self.lock().now = now;
+    }
+
+    /// Takes the time of new statuses from `clock` — the same one the orchestrator has
+    /// (e.g. [`TestClock::clock`](crate::testkit::TestClock::clock)), so a test keeps one
+    /// "now".
+    pub fn with_clock(self, clock: crate::orchestrator::Clock) -> Self {
+        self.lock().clock = Some(SharedClock(clock));
+        self
     }
 
     /// Moves the shipment of `order_id` to `code`, reported with the raw text of the code's
@@ -388,7 +407,11 @@ impl MockProvider {
 }
 
 fn now(state: &State) -> DateTime<Utc> {
-    state.now.unwrap_or_else(Utc::now)
+    match (&state.now, &state.clock) {
+        (Some(now), _) => *now,
+        (None, Some(clock)) => (clock.0)(),
+        (None, None) => Utc::now(),
+    }
 }
 
 #[async_trait]

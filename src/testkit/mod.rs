@@ -21,7 +21,10 @@
 //! # }
 //! ```
 
+mod clock;
 mod store;
+
+pub use clock::TestClock;
 
 pub use store::{
     insert_is_if_absent, keeps_exceptions, keeps_waybills, list_active_pages_per_instance,
