@@ -13,14 +13,9 @@
 //!   client's retries) → the edit is kept as the record's [`PendingUpdate`] and
 //!   [`Orchestrator::retry_pending_updates`] sends it later: it is not an exception.
 //!
-//! While an exception is open, fulfillkit exports and updates nothing for the order on its
-//! own, edits are recorded on the exception, and every event says `automation: suspended`
-//! so the host's triggers and validators can skip the order ([`Orchestrator::automation_allowed`]
-//! answers the same question on demand). [`Orchestrator::resolve_exception`] ends it.
-//!
-//! A re-exported order carries a new number at its provider ([`super::provider_order_id`]).
-//!
-//! Tracking and the export itself live elsewhere in the orchestrator.
+//! While an exception is open, edits are recorded on it and never sent; exceptions, their
+//! listing and resolution are in `exceptions.rs`. Tracking and the export itself live
+//! elsewhere in the orchestrator.
 
 use std::sync::Arc;
 
@@ -28,15 +23,12 @@ use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
 use super::{
-    Automation, EventKind, ExceptionFilter, ExportOutcome, ExportState, Fingerprints, Instance,
-    Orchestrator, PAGE, PendingUpdate, ShipmentRecord, Target, Trigger, numbering,
+    Automation, EventKind, ExportState, Fingerprints, Instance, Orchestrator, PAGE, Pages,
+    PendingUpdate, ShipmentRecord, numbering,
 };
-use crate::error::{Error, ErrorKind, Failure, FieldError, Result};
-use crate::model::{
-    DeliveryStatus, ExceptionReason, KeyField, Order, OrderException, OrderId, Resolution,
-    ResolutionAction, StatusCode, SuspendedEdit, Waybill,
-};
-use crate::provider::{CancelOutcome, UpdateOutcome};
+use crate::error::{Error, Failure, Result};
+use crate::model::{ExceptionReason, KeyField, Order, OrderException, SuspendedEdit, Waybill};
+use crate::provider::UpdateOutcome;
 
 /// Most edits kept on one exception while it is open; older ones are dropped first (the
 /// latest is what a re-export sends, the rest is history for the operator).
@@ -139,16 +131,6 @@ pub struct UpdateRetryReport {
     pub skipped: usize,
 }
 
-/// One page of [`Orchestrator::exceptions`].
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct ExceptionPage {
-    /// The exceptions, ordered by order id.
-    pub exceptions: Vec<OrderException>,
-    /// Pass this as `after` for the next page; `None` on the last page.
-    pub next_after: Option<OrderId>,
-}
-
 impl Orchestrator {
     /// Pushes an operator's edit of an exported order to its provider.
     ///
@@ -224,15 +206,12 @@ impl Orchestrator {
     #[tracing::instrument(name = "fulfillkit.retry_pending_updates", skip_all)]
     pub async fn retry_pending_updates(&self) -> Result<UpdateRetryReport> {
         let mut report = UpdateRetryReport::default();
-        let mut after: Option<OrderId> = None;
-        loop {
-            let page = self
-                .inner
-                .store
-                .list_pending_updates(after.as_ref(), PAGE)
-                .await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.order_id.clone());
+        let mut pages = Pages::default();
+        let store = &self.inner.store;
+        while let Some(page) = pages
+            .next(async |after| store.list_pending_updates(after, PAGE).await)
+            .await?
+        {
             for listed in page {
                 let _guard = self.lock_order(&listed.order_id).await;
                 // Re-read under the lock: an edit may have been settled since the listing.
@@ -299,274 +278,6 @@ impl Orchestrator {
             }
         }
         Ok(report)
-    }
-
-    /// Whether the host's triggers and validators may act on the order: `false` while it has
-    /// an open exception. An order fulfillkit does not know is not suspended.
-    ///
-    /// # Errors
-    ///
-    /// Store errors: a store that cannot answer must not be taken for "allowed".
-    pub async fn automation_allowed(&self, order_id: impl Into<OrderId>) -> Result<bool> {
-        Ok(self
-            .inner
-            .store
-            .get(&order_id.into())
-            .await?
-            .is_none_or(|r| r.automation == Automation::Active))
-    }
-
-    /// One page of exceptions passing `filter` (open or resolved, by instance, by detection
-    /// time), ordered by order id, starting after `after`, at most `limit` (1 to 500).
-    ///
-    /// # Errors
-    ///
-    /// Store errors.
-    pub async fn exceptions(
-        &self,
-        filter: &ExceptionFilter,
-        after: Option<&OrderId>,
-        limit: usize,
-    ) -> Result<ExceptionPage> {
-        let limit = limit.clamp(1, PAGE);
-        let exceptions = self
-            .inner
-            .store
-            .list_exceptions(filter, after, limit)
-            .await?;
-        let next_after = (exceptions.len() == limit)
-            .then(|| exceptions.last().map(|e| e.order_id.clone()))
-            .flatten();
-        Ok(ExceptionPage {
-            exceptions,
-            next_after,
-        })
-    }
-
-    /// Resolves the open exception of `order_id` as the operator decided, resumes automation
-    /// and emits [`EventKind::ExceptionResolved`]; returns the resolved exception.
-    ///
-    /// - [`ResolutionAction::AcceptProviderVersion`]: the provider keeps what it has; the
-    ///   refused version (and later edits up to the last one) is not sent again.
-    /// - [`ResolutionAction::Reexport`]: the latest requested version is routed and checked,
-    ///   the old shipment is cancelled at its provider, and the order is exported as a new
-    ///   shipment under the next [`provider_order_id`](super::provider_order_id). When the provider can no longer
-    ///   cancel, nothing is re-exported (that would ship twice) and the exception stays open.
-    /// - [`ResolutionAction::CancelledAtProvider`]: the shipment is marked
-    ///   [`StatusCode::Cancelled`] (with [`EventKind::DeliveryStatusChanged`]).
-    /// - [`ResolutionAction::Manual`]: nothing else changes.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::NotFound`] when the order has no exception (or no record);
-    /// [`Error::Conflict`] when it is already resolved; [`Error::Validation`] for an empty
-    /// `by`. For `Reexport`: [`Error::TooLate`] when the provider refuses the cancel,
-    /// [`Error::Unsupported`] when it cannot cancel at all, routing, validation and provider
-    /// errors — in every case the exception stays open and the call can be repeated.
-    #[tracing::instrument(
-        name = "fulfillkit.resolve_exception",
-        skip_all,
-        fields(order_id, action = ?resolution.action)
-    )]
-    pub async fn resolve_exception(
-        &self,
-        order_id: impl Into<OrderId>,
-        resolution: Resolution,
-    ) -> Result<OrderException> {
-        let order_id = &order_id.into();
-        tracing::Span::current().record("order_id", tracing::field::display(order_id));
-        if resolution.by.trim().is_empty() {
-            return Err(Error::validation(
-                format!("resolution of the exception of order {order_id}"),
-                vec![FieldError::new("by", "must name who resolved it")],
-            ));
-        }
-        if resolution.action == ResolutionAction::Reexport {
-            // Cancels and exports outside the order lock, since `export` takes it itself.
-            self.reexport(order_id).await?;
-        }
-
-        let _guard = self.lock_order(order_id).await;
-        let exception = self.open_exception(order_id).await?;
-        let record = self
-            .inner
-            .store
-            .get(order_id)
-            .await?
-            .ok_or_else(|| Error::NotFound {
-                what: format!("shipment record of order {order_id}"),
-            })?;
-        let now = self.now();
-        let cancelled = (resolution.action == ResolutionAction::CancelledAtProvider).then(|| {
-            DeliveryStatus::new(
-                StatusCode::Cancelled,
-                "cancelled at the provider by an operator",
-                now,
-            )
-        });
-        let mut status_change = None;
-        // The record resumes before the exception is marked resolved: a crash in between
-        // leaves the exception open, and resolving it again is harmless.
-        let saved = self
-            .modify(record, |r| {
-                r.automation = Automation::Active;
-                r.pending_update = None;
-                status_change = cancelled
-                    .as_ref()
-                    .and_then(|status| super::mark_cancelled(r, status, now));
-                r.updated_at = now;
-            })
-            .await?;
-        let resolved = OrderException {
-            resolution: Some(resolution),
-            resolved_at: Some(now),
-            ..exception
-        };
-        self.inner.store.put_exception(resolved.clone()).await?;
-        if let Some((from, to)) = status_change {
-            self.emit(EventKind::DeliveryStatusChanged { from, to }, &saved)
-                .await;
-        }
-        self.emit(
-            EventKind::ExceptionResolved {
-                exception: resolved.clone(),
-            },
-            &saved,
-        )
-        .await;
-        Ok(resolved)
-    }
-
-    /// The `Reexport` work before the exception is resolved: check, cancel, export. Safe to
-    /// repeat after a failure at any step: a shipment other than the exception's is never
-    /// cancelled, and the export is idempotent on the new number.
-    async fn reexport(&self, order_id: &OrderId) -> Result<()> {
-        let guard = self.lock_order(order_id).await;
-        let exception = self.open_exception(order_id).await?;
-        let record = self
-            .inner
-            .store
-            .get(order_id)
-            .await?
-            .ok_or_else(|| Error::NotFound {
-                what: format!("shipment record of order {order_id}"),
-            })?;
-        if record
-            .shipment()
-            .is_some_and(|current| *current != exception.shipment)
-        {
-            // Re-exported already (a repeated call after the export succeeded).
-            return Ok(());
-        }
-        let order = exception.latest_requested().clone();
-        // Everything that can refuse the new export is checked before the old shipment is
-        // cancelled, so a refusal never leaves the order with no shipment.
-        let route = self.route(&order)?;
-        let target = self.instance_or_err(&route.instance)?;
-        let waybill = if route.instance == record.instance {
-            Waybill::clone(&record.waybill)
-        } else {
-            // Waybill fields belong to one provider's form; start from the operator's values.
-            self.inner
-                .store
-                .waybill(order_id)
-                .await?
-                .unwrap_or_default()
-        };
-        self.prepare(&order, target, &waybill).await?;
-
-        if record.shipment().is_some() {
-            let source = self.instance_or_err(&record.instance)?;
-            let outcome = super::observed(
-                source,
-                crate::error::Operation::Cancel,
-                source.provider.cancel_order(&exception.shipment),
-            )
-            .await?;
-            if let CancelOutcome::TooLate { state } = outcome {
-                return Err(Error::TooLate { state });
-            }
-            let now = self.now();
-            let cancelled = DeliveryStatus::new(
-                StatusCode::Cancelled,
-                outcome
-                    .state()
-                    .unwrap_or("cancelled through fulfillkit for a re-export"),
-                now,
-            );
-            let failure = Failure::new(
-                ErrorKind::Conflict,
-                format!(
-                    "shipment {} cancelled at the provider for a re-export of order {order_id}",
-                    exception.shipment.provider_ref
-                ),
-                false,
-            );
-            let mut change = None;
-            // The old shipment is gone and the new one not made yet: a failed export says so
-            // honestly (not retryable by automation, which is suspended anyway), and `export`
-            // accepts it. The new shipment starts a new history.
-            let saved = self
-                .modify(record, |r| {
-                    change = super::mark_cancelled(r, &cancelled, now);
-                    r.export = ExportState::Failed {
-                        retryable: false,
-                        failure: failure.clone(),
-                        attempts: 0,
-                        since: now,
-                    };
-                    r.export_seq += 1;
-                    r.current_status = None;
-                    r.history = Arc::default();
-                    r.last_reported = None;
-                    r.next_poll_at = None;
-                    r.tracking_stopped = false;
-                    r.pending_update = None;
-                    r.updated_at = now;
-                })
-                .await?;
-            if let Some((from, to)) = change {
-                self.emit(EventKind::DeliveryStatusChanged { from, to }, &saved)
-                    .await;
-            }
-        }
-        drop(guard);
-
-        match self
-            .export(
-                &order,
-                Target::Instance(&route.instance),
-                Some(waybill),
-                Trigger::Operator,
-                self.inner.stale_intent,
-            )
-            .await?
-        {
-            ExportOutcome::Exported { .. } | ExportOutcome::AlreadyExported { .. } => Ok(()),
-            ExportOutcome::InProgress | ExportOutcome::Suspended => Err(Error::Conflict {
-                message: format!("order {order_id} is being exported by another caller"),
-            }),
-        }
-    }
-
-    async fn open_exception(&self, order_id: &OrderId) -> Result<OrderException> {
-        let exception =
-            self.inner
-                .store
-                .exception(order_id)
-                .await?
-                .ok_or_else(|| Error::NotFound {
-                    what: format!("exception of order {order_id}"),
-                })?;
-        match &exception.resolution {
-            None => Ok(exception),
-            Some(resolution) => Err(Error::Conflict {
-                message: format!(
-                    "the exception of order {order_id} is already resolved ({:?} by {})",
-                    resolution.action, resolution.by
-                ),
-            }),
-        }
     }
 
     /// Sends `order` (an edit of `record`'s order, already checked) to the provider and
@@ -695,63 +406,6 @@ impl Orchestrator {
             r.updated_at = now;
         })
         .await
-    }
-
-    /// Records an exception for the refused `order`, suspends automation, tells the host.
-    async fn raise(
-        &self,
-        record: ShipmentRecord,
-        order: &Order,
-        changed: Vec<KeyField>,
-        reason: ExceptionReason,
-        provider_state: Option<String>,
-    ) -> Result<ChangeOutcome> {
-        let now = self.now();
-        // The status as of now: tracking may have moved it while the provider answered, and
-        // that move is usually why it is too late.
-        let current = self
-            .inner
-            .store
-            .get(&record.order_id)
-            .await?
-            .unwrap_or(record);
-        let Some(shipment) = current.shipment().cloned() else {
-            return Ok(ChangeOutcome::NotExported);
-        };
-        let exception = OrderException {
-            order_id: current.order_id.clone(),
-            instance: current.instance.clone(),
-            shipment,
-            reason,
-            changed_fields: changed.into_iter().collect(),
-            provider_state,
-            delivery_status: current.current_status.as_deref().cloned(),
-            exported: Order::clone(&current.order),
-            requested: order.clone(),
-            later_edits: Vec::new(),
-            detected_at: now,
-            resolution: None,
-            resolved_at: None,
-        };
-        // The exception first: a crash before the record is suspended leaves an open
-        // exception and an active record, and the next edit raises it again; the other order
-        // could leave a suspended order with nothing to resolve.
-        self.inner.store.put_exception(exception.clone()).await?;
-        let saved = self
-            .modify(current, |r| {
-                r.automation = Automation::Suspended;
-                r.pending_update = None;
-                r.updated_at = now;
-            })
-            .await?;
-        self.emit(
-            EventKind::ExceptionRaised {
-                exception: exception.clone(),
-            },
-            &saved,
-        )
-        .await;
-        Ok(ChangeOutcome::Exception { exception })
     }
 
     /// An edit while suspended: recorded on the open exception, never sent.

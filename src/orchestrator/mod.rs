@@ -43,6 +43,7 @@ mod cancellation;
 mod changes;
 mod directory;
 mod events;
+mod exceptions;
 mod export;
 mod instance;
 mod locks;
@@ -61,9 +62,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 pub use builder::OrchestratorBuilder;
-pub use changes::{ChangeOutcome, ExceptionPage, UpdateRetryReport};
+pub use changes::{ChangeOutcome, UpdateRetryReport};
 pub use directory::DEFAULT_ADDRESS_LIMIT;
 pub use events::{ChannelSink, CollectingSink, Event, EventKind, EventSink, NullSink};
+pub use exceptions::ExceptionPage;
 pub use export::ExportOutcome;
 pub use instance::{AcceptedPayment, Instance, InstanceSettings};
 pub use numbering::provider_order_id;
@@ -322,6 +324,44 @@ impl Orchestrator {
 
     async fn lock_order(&self, order_id: &OrderId) -> locks::OrderGuard<'_> {
         self.inner.locks.lock(order_id).await
+    }
+}
+
+/// A walk over a store listing, page by page: each page is ordered by order id and starts
+/// after the last id of the previous one. A store whose listing does not move forward is an
+/// error, not an endless loop.
+#[derive(Default)]
+pub(super) struct Pages {
+    after: Option<OrderId>,
+    done: bool,
+}
+
+impl Pages {
+    /// The next page of `list` (called with the last id seen), or `None` after the last.
+    pub(super) async fn next(
+        &mut self,
+        list: impl AsyncFnOnce(Option<&OrderId>) -> Result<Vec<ShipmentRecord>>,
+    ) -> Result<Option<Vec<ShipmentRecord>>> {
+        if self.done {
+            return Ok(None);
+        }
+        let page = list(self.after.as_ref()).await?;
+        let Some(last) = page.last() else {
+            self.done = true;
+            return Ok(None);
+        };
+        if self
+            .after
+            .as_ref()
+            .is_some_and(|after| last.order_id <= *after)
+        {
+            return Err(Error::protocol(format!(
+                "the store's listing did not move past order {}: it must return ids after `after`",
+                last.order_id
+            )));
+        }
+        self.after = Some(last.order_id.clone());
+        Ok(Some(page))
     }
 }
 

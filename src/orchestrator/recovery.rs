@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
 use super::{
-    Automation, EventKind, ExportOutcome, ExportState, Orchestrator, PAGE, ShipmentRecord, Target,
-    Trigger, provider_order_id,
+    Automation, EventKind, ExportOutcome, ExportState, Orchestrator, PAGE, Pages, ShipmentRecord,
+    Target, Trigger, provider_order_id,
 };
 use crate::error::{Error, FieldError, Result};
 use crate::model::{OrderId, ShipmentRef, Waybill};
@@ -110,15 +110,12 @@ impl Orchestrator {
     #[tracing::instrument(name = "fulfillkit.retry_failed_exports", skip_all)]
     pub async fn retry_failed_exports(&self) -> Result<RetryReport> {
         let mut report = RetryReport::default();
-        let mut after: Option<OrderId> = None;
-        loop {
-            let page = self
-                .inner
-                .store
-                .list_exporting(after.as_ref(), PAGE)
-                .await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.order_id.clone());
+        let mut pages = Pages::default();
+        let store = &self.inner.store;
+        while let Some(page) = pages
+            .next(async |after| store.list_exporting(after, PAGE).await)
+            .await?
+        {
             for record in page {
                 if !self.intent_abandoned(&record.export, self.inner.stale_intent)
                     || record.automation == Automation::Suspended
@@ -140,11 +137,12 @@ impl Orchestrator {
                 report.count(&outcome);
             }
         }
-        let mut after: Option<OrderId> = None;
-        loop {
-            let page = self.inner.store.list_failed(after.as_ref(), PAGE).await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.order_id.clone());
+        let mut pages = Pages::default();
+        let store = &self.inner.store;
+        while let Some(page) = pages
+            .next(async |after| store.list_failed(after, PAGE).await)
+            .await?
+        {
             for record in page {
                 let retryable = matches!(
                     record.export,
@@ -191,15 +189,12 @@ impl Orchestrator {
     #[tracing::instrument(name = "fulfillkit.reconcile", skip_all)]
     pub async fn reconcile(&self, min_age: Duration) -> Result<ReconcileReport> {
         let mut report = ReconcileReport::default();
-        let mut after: Option<OrderId> = None;
-        loop {
-            let page = self
-                .inner
-                .store
-                .list_exporting(after.as_ref(), PAGE)
-                .await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.order_id.clone());
+        let mut pages = Pages::default();
+        let store = &self.inner.store;
+        while let Some(page) = pages
+            .next(async |after| store.list_exporting(after, PAGE).await)
+            .await?
+        {
             for record in page {
                 report.found += 1;
                 let outcome = self

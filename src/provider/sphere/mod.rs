@@ -49,6 +49,8 @@ pub use builder::{
     DEFAULT_RATE_LIMIT, DEFAULT_STOCK_BATCH, DEFAULT_TRACK_BATCH, SphereBuilder,
 };
 pub use client::MAX_PAGES;
+/// The keys of Sphere's waybill form (`Waybill::values`), as the README lists them.
+pub use wire::{NOTES, ORDER_DATE, PO_NUMBER, SHIP_VIA};
 
 use self::client::{Missing, SphereClient, error_for, get, with_json};
 use self::status::{Editability, editability, is_void_raw, may_have_shipments};

@@ -141,13 +141,13 @@ pub(crate) fn exact_number(amount: Decimal) -> Option<Number> {
 // ---------------------------------------------------------------------------------------------
 
 /// Waybill key: carrier/service code as configured in the WMS → `ship_via`.
-pub(crate) const SHIP_VIA: &str = "ship_via";
+pub const SHIP_VIA: &str = "ship_via";
 /// Waybill key: purchase order number → `po_number`.
-pub(crate) const PO_NUMBER: &str = "po_number";
+pub const PO_NUMBER: &str = "po_number";
 /// Waybill key: free notes for the warehouse → `notes`.
-pub(crate) const NOTES: &str = "notes";
+pub const NOTES: &str = "notes";
 /// Waybill key: order date, `YYYY-MM-DD` → `order_date`.
-pub(crate) const ORDER_DATE: &str = "order_date";
+pub const ORDER_DATE: &str = "order_date";
 
 /// The waybill form of SphereWMS: the keys [`order_body`] reads.
 ///

@@ -39,6 +39,11 @@ pub use status::default_comment_rules;
 pub(crate) use wire::STATUS_DATE_ITEMS;
 #[cfg(all(test, feature = "simulator"))]
 pub(crate) use wire::parse_status_date;
+/// The keys of Wapi's waybill form (`Waybill::values`), as the README lists them.
+pub use wire::{
+    CHECK_BEFORE_COD, COMMENT, COURIER_SERVICE, PREFERRED_DELIVERY_DATE,
+    PREFERRED_DELIVERY_DAY_PART,
+};
 
 use self::client::{WapiClient, endpoint, error_for};
 use self::status::{Editability, cancel_editability, update_editability};

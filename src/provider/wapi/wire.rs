@@ -104,15 +104,15 @@ where
 // ---------------------------------------------------------------------------------------------
 
 /// Waybill key: preferred delivery date, `YYYY-MM-DD` → `preferredDeliveryDate`.
-pub(crate) const PREFERRED_DELIVERY_DATE: &str = "preferred_delivery_date";
+pub const PREFERRED_DELIVERY_DATE: &str = "preferred_delivery_date";
 /// Waybill key: `morning` or `evening` → `preferredDeliveryDayPart`.
-pub(crate) const PREFERRED_DELIVERY_DAY_PART: &str = "preferred_delivery_day_part";
+pub const PREFERRED_DELIVERY_DAY_PART: &str = "preferred_delivery_day_part";
 /// Waybill key: let the recipient open the parcel before paying (Bulgaria) → `checkBeforeCOD`.
-pub(crate) const CHECK_BEFORE_COD: &str = "check_before_cod";
+pub const CHECK_BEFORE_COD: &str = "check_before_cod";
 /// Waybill key: carrier service agreed with Wapi IT → `courierService`.
-pub(crate) const COURIER_SERVICE: &str = "courier_service";
+pub const COURIER_SERVICE: &str = "courier_service";
 /// Waybill key: free comment → `comment`.
-pub(crate) const COMMENT: &str = "comment";
+pub const COMMENT: &str = "comment";
 /// Longest waybill comment, in characters \[assumed: Wapi documents no limit].
 pub(crate) const COMMENT_MAX_CHARS: usize = 500;
 
