@@ -433,7 +433,7 @@ impl HttpClient {
         &self.config
     }
 
-    /// Sends `request`, retrying as [`decide`] says, and returns the final response whatever
+    /// Sends `request`, retrying as the module docs say, and returns the final response whatever
     /// its status.
     ///
     /// # Errors

@@ -21,7 +21,7 @@ impl Orchestrator {
     ///
     /// # Errors
     ///
-    /// [`Error::NotFound`] when the order was never exported; the provider's error.
+    /// [`Error::NotFound`](crate::Error::NotFound) when the order was never exported; the provider's error.
     #[tracing::instrument(name = "fulfillkit.cancel", skip_all, fields(order_id, instance))]
     pub async fn cancel(&self, order_id: impl Into<OrderId>) -> Result<CancelOutcome> {
         let order_id = &order_id.into();

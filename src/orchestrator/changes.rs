@@ -154,7 +154,7 @@ impl Orchestrator {
     ///
     /// While automation is suspended, an edit is recorded on the open exception and never
     /// sent. A version an operator already settled by resolving the exception (e.g. the host
-    /// kept its edit after [`ResolutionAction::AcceptProviderVersion`]) is not sent again.
+    /// kept its edit after [`ResolutionAction::AcceptProviderVersion`](crate::model::ResolutionAction::AcceptProviderVersion)) is not sent again.
     ///
     /// # Errors
     ///

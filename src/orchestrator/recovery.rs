@@ -100,7 +100,7 @@ impl Orchestrator {
     /// Tries every failed, retryable export again (automation must be active), and takes
     /// over export intents whose owner is gone: this orchestrator's own that no call works on
     /// any more (its future was dropped, or saving the result failed), and other
-    /// orchestrators' older than [`stale_intent_after`](OrchestratorBuilder::stale_intent_after).
+    /// orchestrators' older than [`stale_intent_after`](super::OrchestratorBuilder::stale_intent_after).
     /// The provider's create is idempotent on the order number, so an order the abandoned call
     /// did create is found, never made twice.
     ///

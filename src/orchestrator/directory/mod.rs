@@ -6,7 +6,7 @@
 //! query is answered from the search index built at fetch time (`index.rs`), so typing in
 //! the order card costs neither a provider call nor normalizing any entry. The matching rules are documented on
 //! [`Orchestrator::search_addresses`]; text normalization itself is
-//! [`normalize_search_text`] in the model.
+//! [`normalize_search_text`](crate::model::normalize_search_text) in the model.
 //!
 //! With strict addresses, export refuses an address whose `provider_address_id` is not in
 //! the directory; [`Orchestrator::validate_address`] runs the same check for the order card.
@@ -121,7 +121,7 @@ impl Orchestrator {
     /// [`OrchestratorBuilder::directory_cache_ttl`](super::OrchestratorBuilder::directory_cache_ttl)).
     /// Matching:
     ///
-    /// - text is compared after [`normalize_search_text`]: case, whitespace and accents do
+    /// - text is compared after [`normalize_search_text`](crate::model::normalize_search_text): case, whitespace and accents do
     ///   not matter ("lodz" finds "Łódź", "zurich" finds "Zürich"); Cyrillic keeps its
     ///   letters ("софия" finds "София", "sofia" does not);
     /// - every word of the query must match a word of the entry (label, address lines, city,

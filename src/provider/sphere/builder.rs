@@ -257,7 +257,7 @@ impl SphereBuilder {
     }
 
     /// Enables `search_addresses` over `GET /customers` (the ship-to Customer Master). Off by
-    /// default: the endpoint is assumed, and the protocol document says to declare the
+    /// default: the endpoint is assumed, and the [`protocol`](crate::provider::sphere::protocol) notes say to declare the
     /// capability only once it has been verified against a real account.
     pub fn with_customer_directory(mut self, yes: bool) -> Self {
         self.customer_directory = yes;

@@ -8,7 +8,7 @@
 //! and environment are configuration, so any deployment of the protocol can be targeted.
 //!
 //! The stored API guide covers only access, authentication and paging, so most of the
-//! protocol is \[assumed] (`shared/protocols/sphere.md` §7–§10); every such decision lives in
+//! protocol is \[assumed] ([`protocol`] §7–§10); every such decision lives in
 //! `wire.rs` or `status.rs`, where it can be corrected once a real key is available. The
 //! behaviour built on them:
 //! - **create** looks the order up by `order_number` first and reuses a match, so a repeated
@@ -34,6 +34,17 @@
 
 mod builder;
 mod client;
+/// The protocol notes this adapter implements: the wire reference it was built from, every
+/// field tagged as documented by Sphere (with the source) or assumed by us. Section numbers
+/// (§) in this adapter's documentation refer to it.
+#[allow(
+    rustdoc::broken_intra_doc_links,
+    rustdoc::invalid_html_tags,
+    rustdoc::bare_urls,
+    reason = "the notes are Markdown for people: [doc R]-style tags are not links"
+)]
+#[doc = include_str!("../../../docs/protocols/sphere.md")]
+pub mod protocol {}
 mod status;
 mod wire;
 

@@ -1,5 +1,5 @@
 //! The SphereWMS v2 wire format: request and response bodies with the field names of the
-//! protocol reference (`shared/protocols/sphere.md`), and the pure functions that map the
+//! protocol reference ([`protocol`](crate::provider::sphere::protocol)), and the pure functions that map the
 //! crate's model onto them and back (order body, dates, shipments, inventory, customers,
 //! error bodies).
 //!

@@ -14,10 +14,10 @@ use crate::model::CommentRules;
 pub const PRODUCTION_URL: &str = "https://warehouse-api.azurewebsites.net/api";
 /// Test base URL of the documented Warehouse API.
 pub const TEST_URL: &str = "https://warehouse-api-test.azurewebsites.net/api";
-/// Default requests per second per instance (protocol doc §12, an assumption: Wapi documents
+/// Default requests per second per instance (protocol §12, an assumption: Wapi documents
 /// no limit).
 pub const DEFAULT_RATE_LIMIT: u32 = 5;
-/// Most WH numbers per tracking request (protocol doc §12, assumed).
+/// Most WH numbers per tracking request (protocol §12, assumed).
 pub const DEFAULT_TRACK_BATCH: usize = 50;
 
 /// Builds a [`WapiProvider`].
@@ -195,14 +195,14 @@ impl WapiBuilder {
     }
 
     /// Tries to cancel orders already `AssignedToPartner` (only by special agreement with
-    /// Wapi; protocol doc §6).
+    /// Wapi; protocol §6).
     pub fn with_cancel_after_assignment(mut self, yes: bool) -> Self {
         self.cancel_after_assignment = yes;
         self
     }
 
     /// Enables `search_addresses` over `POST /pickupPoints/search`. **Wapi has no such
-    /// endpoint**: only the bundled simulator and operator-run lists serve it (protocol doc
+    /// endpoint**: only the bundled simulator and operator-run lists serve it (protocol
     /// §13).
     pub fn with_pickup_point_directory(mut self, yes: bool) -> Self {
         self.pickup_points = yes;

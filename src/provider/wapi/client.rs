@@ -31,7 +31,7 @@ impl fmt::Debug for WapiClient {
     }
 }
 
-/// `HMAC-SHA1(secret, body)` as 40 lowercase hex digits (protocol doc §2).
+/// `HMAC-SHA1(secret, body)` as 40 lowercase hex digits (protocol §2).
 pub(crate) fn sign(secret: &Secret, body: &[u8]) -> String {
     let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(secret.expose().as_bytes())
         .expect("HMAC accepts keys of any length");
@@ -40,7 +40,7 @@ pub(crate) fn sign(secret: &Secret, body: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The crate error for a non-success `response` to `endpoint` (protocol doc §3): 401, or a
+/// The crate error for a non-success `response` to `endpoint` (protocol §3): 401, or a
 /// 400 about the signature, is `Unauthenticated`; other 400s are `Validation`; 404 is
 /// `Protocol` (an endpoint we should not have called); 429 `RateLimited`; anything else a
 /// `Provider` error carrying the status, the endpoint and Wapi's message, retryable for a 5xx,

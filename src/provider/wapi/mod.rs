@@ -6,7 +6,7 @@
 //! table and which states still allow changes). This file holds the
 //! [`FulfillmentProvider`] implementation.
 //!
-//! Assumptions the protocol document marks `[assumed]` and this adapter follows:
+//! Assumptions the [`protocol`] notes mark `[assumed]` and this adapter follows:
 //! - a create is retried with the identical signed bytes after a timeout or a 5xx (Wapi
 //!   refuses a duplicate `orderNumber`); after a refused duplicate the tracking endpoint is
 //!   asked with the order number, and a row about a WH number is adopted; where Wapi does not
@@ -23,6 +23,17 @@
 
 mod builder;
 mod client;
+/// The protocol notes this adapter implements: the wire reference it was built from, every
+/// field tagged as documented by Wapi (with the source) or assumed by us. Section numbers
+/// (§) in this adapter's documentation refer to it.
+#[allow(
+    rustdoc::broken_intra_doc_links,
+    rustdoc::invalid_html_tags,
+    rustdoc::bare_urls,
+    reason = "the notes are Markdown for people: [doc R]-style tags are not links"
+)]
+#[doc = include_str!("../../../docs/protocols/wapi.md")]
+pub mod protocol {}
 mod status;
 mod wire;
 
@@ -129,7 +140,7 @@ impl WapiProvider {
     pub(crate) fn new(client: WapiClient, settings: Settings, form: WaybillForm) -> Self {
         let defaults = wire::WireDefaults {
             warehouse: settings.warehouse.clone(),
-            // No implicit courier: an Inpost Packomat order must carry none (protocol doc §4),
+            // No implicit courier: an Inpost Packomat order must carry none (protocol §4),
             // so the service comes from the waybill (or the instance's waybill defaults).
             courier_service: None,
         };
@@ -398,7 +409,7 @@ impl FulfillmentProvider for WapiProvider {
             });
         }
         // Credentials, throttling and server faults are errors as such; any other refusal is
-        // judged by the order's real state (protocol doc §6).
+        // judged by the order's real state (protocol §6).
         if matches!(response.status, 401 | 404 | 408 | 429) || response.status >= 500 {
             return Err(error_for(self.client.http(), &endpoint(PATH), &response));
         }

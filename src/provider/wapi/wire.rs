@@ -1,5 +1,5 @@
 //! The Wapi wire format: request and response bodies with the exact JSON spellings of the
-//! protocol reference (`shared/protocols/wapi.md`), and the pure functions that map the crate's
+//! protocol reference ([`protocol`](crate::provider::wapi::protocol)), and the pure functions that map the crate's
 //! model onto them and back.
 //!
 //! Nothing here does I/O. Signing, sending, retrying and turning HTTP statuses into crate errors
