@@ -210,10 +210,10 @@ impl Rig {
     fn count_events(&self, pick: impl Fn(&EventKind) -> bool) -> HashMap<OrderId, usize> {
         let mut counts = HashMap::new();
         for event in self.events.events() {
-            if pick(&event.kind) {
-                if let Some(order) = event.order_id {
-                    *counts.entry(order).or_insert(0) += 1;
-                }
+            if pick(&event.kind)
+                && let Some(order) = event.order_id
+            {
+                *counts.entry(order).or_insert(0) += 1;
             }
         }
         counts

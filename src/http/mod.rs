@@ -590,6 +590,10 @@ impl HttpClient {
 
     /// A fresh backoff under this client's retry policy, for an adapter that repeats a call
     /// itself (a create re-sent only after a lookup found nothing).
+    #[cfg_attr(
+        not(feature = "sphere"),
+        allow(dead_code, reason = "only Sphere re-sends itself")
+    )]
     pub(crate) fn backoff(&self) -> Backoff {
         Backoff::new(&self.config.retry, self.fork_rng())
     }

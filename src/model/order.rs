@@ -214,10 +214,10 @@ impl Order {
         if self.id.as_str().trim().is_empty() {
             bad("id", "must not be empty");
         }
-        if let Some(at) = self.confirmed_at {
-            if !(earliest_date()..=latest_date()).contains(&at) {
-                bad("confirmed_at", "must lie in the years 1970 to 9999");
-            }
+        if let Some(at) = self.confirmed_at
+            && !(earliest_date()..=latest_date()).contains(&at)
+        {
+            bad("confirmed_at", "must lie in the years 1970 to 9999");
         }
         if self.customer.name.trim().is_empty() {
             bad("customer.name", "must not be empty");
@@ -257,10 +257,11 @@ impl Order {
                 bad(&format!("lines[{i}].unit_price"), "must not be negative");
             }
         }
-        if let Payment::CashOnDelivery { amount } = &self.payment {
-            if amount.is_sign_negative() && !amount.is_zero() {
-                bad("payment.amount", "must not be negative");
-            }
+        if let Payment::CashOnDelivery { amount } = &self.payment
+            && amount.is_sign_negative()
+            && !amount.is_zero()
+        {
+            bad("payment.amount", "must not be negative");
         }
         if !is_currency_code(&self.currency) {
             bad("currency", "must be an active ISO 4217 code in upper case");

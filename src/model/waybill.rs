@@ -262,18 +262,17 @@ impl WaybillForm {
                 min: Some(min),
                 max: Some(max),
             } = field.kind
+                && min > max
             {
-                if min > max {
-                    errors.push(FieldError::new(path(".kind"), "min must not exceed max"));
-                }
+                errors.push(FieldError::new(path(".kind"), "min must not exceed max"));
             }
-            if let Some(default) = field.default.as_ref().filter(|d| !d.is_null()) {
-                if let Err(reason) = check_value(&field.kind, default) {
-                    errors.push(FieldError::new(
-                        path(".default"),
-                        format!("the default breaks its field: {reason}"),
-                    ));
-                }
+            if let Some(default) = field.default.as_ref().filter(|d| !d.is_null())
+                && let Err(reason) = check_value(&field.kind, default)
+            {
+                errors.push(FieldError::new(
+                    path(".default"),
+                    format!("the default breaks its field: {reason}"),
+                ));
             }
         }
         if errors.is_empty() {
@@ -309,10 +308,10 @@ impl WaybillForm {
     pub fn fill_defaults(&self, waybill: &Waybill) -> Waybill {
         let mut filled = waybill.clone();
         for field in &self.fields {
-            if let Some(default) = &field.default {
-                if waybill.get(&field.key).is_none() {
-                    filled.values.insert(field.key.clone(), default.clone());
-                }
+            if let Some(default) = &field.default
+                && waybill.get(&field.key).is_none()
+            {
+                filled.values.insert(field.key.clone(), default.clone());
             }
         }
         filled

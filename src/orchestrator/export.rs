@@ -440,13 +440,12 @@ impl Orchestrator {
                     .map(|f| FieldError::new(format!("waybill.{}", f.path), f.reason.clone())),
             );
         }
-        if instance.settings.strict_addresses {
-            if let Some(problem) = self
+        if instance.settings.strict_addresses
+            && let Some(problem) = self
                 .strict_address_problem(instance, &order.address)
                 .await?
-            {
-                fields.push(problem);
-            }
+        {
+            fields.push(problem);
         }
         if fields.is_empty() {
             Ok(waybill)
@@ -490,11 +489,11 @@ fn accepted_shipment(
             crate::model::ID_MAX_CHARS
         )));
     }
-    if let Some(number) = &shipment.tracking_number {
-        if !crate::model::usable_id(number, crate::model::TEXT_MAX_CHARS) {
-            tracing::warn!(order_id = %sent, instance = %instance.id, "unusable tracking number dropped");
-            shipment.tracking_number = None;
-        }
+    if let Some(number) = &shipment.tracking_number
+        && !crate::model::usable_id(number, crate::model::TEXT_MAX_CHARS)
+    {
+        tracing::warn!(order_id = %sent, instance = %instance.id, "unusable tracking number dropped");
+        shipment.tracking_number = None;
     }
     shipment.status = shipment.status.map(DeliveryStatus::bounded);
     Ok(shipment)

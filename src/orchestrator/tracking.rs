@@ -664,12 +664,12 @@ impl Orchestrator {
                     r.history = merged.history.into();
                     r.current_status = merged.current.map(Arc::new);
                 }
-                if let Some(current) = &r.current_status {
-                    if is_reportable_change(r.last_reported.as_deref(), current) {
-                        // Shared with the current status: a record holds one copy of it.
-                        applied.changed = Some((r.last_reported.clone(), Arc::clone(current)));
-                        r.last_reported = Some(Arc::clone(current));
-                    }
+                if let Some(current) = &r.current_status
+                    && is_reportable_change(r.last_reported.as_deref(), current)
+                {
+                    // Shared with the current status: a record holds one copy of it.
+                    applied.changed = Some((r.last_reported.clone(), Arc::clone(current)));
+                    r.last_reported = Some(Arc::clone(current));
                 }
                 let interval = policy.next_interval(r.current_status.as_deref(), &r.order.payment);
                 r.next_poll_at =

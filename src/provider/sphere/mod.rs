@@ -474,10 +474,10 @@ impl FulfillmentProvider for SphereProvider {
         order.validate()?;
         self.form.validate(waybill)?;
         let body = wire::order_body(order, waybill, &self.order_config)?;
-        if let Some(state) = self.current_state(id, shipment).await? {
-            if editability(&state) == Editability::TooLate {
-                return Ok(UpdateOutcome::TooLate { state });
-            }
+        if let Some(state) = self.current_state(id, shipment).await?
+            && editability(&state) == Editability::TooLate
+        {
+            return Ok(UpdateOutcome::TooLate { state });
         }
         // A full replacement: repeating it is harmless.
         let request = with_json(

@@ -985,10 +985,9 @@ pub(crate) fn error_details(body: &[u8]) -> ErrorDetails {
                                     object_message(entry).unwrap_or_else(|| item.to_string());
                                 if let Some(field) =
                                     entry.get("field").and_then(Value::as_str).map(str::trim)
+                                    && !field.is_empty()
                                 {
-                                    if !field.is_empty() {
-                                        fields.push(FieldError::new(field, cut(&message)));
-                                    }
+                                    fields.push(FieldError::new(field, cut(&message)));
                                 }
                                 messages.push(message);
                             }

@@ -110,10 +110,10 @@ impl<V: Clone> Memory<V> {
         let key: Arc<str> = Arc::from(key);
         self.map.insert(Arc::clone(&key), value);
         self.order.push_back(key);
-        if self.order.len() > MEMORY_CAP {
-            if let Some(old) = self.order.pop_front() {
-                self.map.remove(&old);
-            }
+        if self.order.len() > MEMORY_CAP
+            && let Some(old) = self.order.pop_front()
+        {
+            self.map.remove(&old);
         }
     }
 }
@@ -348,10 +348,10 @@ impl FulfillmentProvider for WapiProvider {
         order: &Order,
         waybill: &Waybill,
     ) -> Result<UpdateOutcome> {
-        if let Some(raw) = self.known_status(&shipment.provider_ref) {
-            if update_editability(&raw) == Editability::TooLate {
-                return Ok(UpdateOutcome::TooLate { state: raw });
-            }
+        if let Some(raw) = self.known_status(&shipment.provider_ref)
+            && update_editability(&raw) == Editability::TooLate
+        {
+            return Ok(UpdateOutcome::TooLate { state: raw });
         }
         order.validate()?;
         self.form.validate(waybill)?;
@@ -386,12 +386,11 @@ impl FulfillmentProvider for WapiProvider {
     }
 
     async fn cancel_order(&self, shipment: &ShipmentRef) -> Result<CancelOutcome> {
-        if let Some(raw) = self.known_status(&shipment.provider_ref) {
-            if cancel_editability(&raw, self.settings.cancel_after_assignment)
+        if let Some(raw) = self.known_status(&shipment.provider_ref)
+            && cancel_editability(&raw, self.settings.cancel_after_assignment)
                 == Editability::TooLate
-            {
-                return Ok(CancelOutcome::TooLate { state: raw });
-            }
+        {
+            return Ok(CancelOutcome::TooLate { state: raw });
         }
         const PATH: &[&str] = &["outbounds", "cancelOrder"];
         let body = wire::CancelOrderBody {
