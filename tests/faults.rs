@@ -20,9 +20,11 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use rust_decimal::Decimal;
 
+mod support;
+
 use fulfillkit::Error;
 use fulfillkit::http::{HttpConfig, RetryConfig};
-use fulfillkit::model::{Address, CartLine, Order, OrderId, StatusCode};
+use fulfillkit::model::{CartLine, Order, OrderId, StatusCode};
 use fulfillkit::orchestrator::{
     Automation, ChangeOutcome, CollectingSink, Condition, EventKind, ExportState, Instance,
     Orchestrator, RoutingRule, ShipmentRecord,
@@ -137,18 +139,7 @@ enum Provider {
 
 /// An order in Columbus, OH, with a product of Sphere's default inventory.
 fn american(id: &str) -> Order {
-    let mut order = sample_order(id);
-    order.customer.name = "Jane Smith".into();
-    order.customer.phone = "+16145550101".into();
-    order.address = Address {
-        country: "US".into(),
-        region: Some("OH".into()),
-        city: "Columbus".into(),
-        postcode: "43004".into(),
-        lines: vec!["12 Elm St".into(), "Apt 4".into()],
-        provider_address_id: None,
-        pickup_point_id: None,
-    };
+    let mut order = support::american(sample_order(id));
     order.lines = vec![CartLine {
         sku: "ABC-100".into(),
         name: "Widget".into(),
@@ -156,7 +147,6 @@ fn american(id: &str) -> Order {
         quantity: 2,
         unit_price: Decimal::new(2450, 2),
     }];
-    order.currency = "USD".into();
     order
 }
 

@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use rust_decimal::Decimal;
 
+mod support;
+use support::cod;
+
 use fulfillkit::Error;
 use fulfillkit::error::Operation;
 use fulfillkit::model::*;
@@ -13,14 +16,6 @@ use fulfillkit::orchestrator::*;
 use fulfillkit::provider::mock::MockProvider;
 use fulfillkit::provider::{CancelOutcome, Capabilities};
 use fulfillkit::testkit::{self, sample_order};
-
-fn cod(order: Order) -> Order {
-    let amount = order.total();
-    Order {
-        payment: Payment::CashOnDelivery { amount },
-        ..order
-    }
-}
 
 fn italy() -> Condition {
     Condition::country(["IT"])

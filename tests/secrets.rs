@@ -15,9 +15,12 @@ use chrono::Utc;
 use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
 
+mod support;
+use support::{american, cod};
+
 use fulfillkit::Error;
 use fulfillkit::http::HttpConfig;
-use fulfillkit::model::{AddressQuery, Order, Payment, Resolution, ResolutionAction, Waybill};
+use fulfillkit::model::{AddressQuery, Resolution, ResolutionAction, Waybill};
 use fulfillkit::orchestrator::{
     AcceptedPayment, CollectingSink, Condition, Instance, InstanceSettings, Orchestrator,
     PaymentKind, RoutingRule,
@@ -95,28 +98,6 @@ fn fast_http(timeout: Duration) -> HttpConfig {
         .with_max_retries(1)
         .with_backoff(Duration::from_millis(1), Duration::from_millis(5));
     http
-}
-
-fn cod(mut order: Order) -> Order {
-    order.payment = Payment::CashOnDelivery {
-        amount: order.total(),
-    };
-    order
-}
-
-fn american(mut order: Order) -> Order {
-    order.address = fulfillkit::model::Address {
-        country: "US".into(),
-        region: Some("OH".into()),
-        city: "Columbus".into(),
-        postcode: "43004".into(),
-        lines: vec!["12 Elm St".into()],
-        provider_address_id: None,
-        pickup_point_id: None,
-    };
-    order.customer.phone = "+16145550101".into();
-    order.currency = "USD".into();
-    order
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -12,7 +12,6 @@ use mockito::ServerGuard;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-use fulfillkit::http::{HttpConfig, RetryConfig};
 use fulfillkit::model::*;
 use fulfillkit::provider::sphere::{AuthMode, SphereBuilder, SphereProvider};
 
@@ -48,14 +47,7 @@ pub fn order_row(id: u64, number: &str, status: &str) -> String {
     .to_string()
 }
 
-pub fn fast_http() -> HttpConfig {
-    let mut http = HttpConfig::default();
-    http.retry =
-        RetryConfig::default().with_backoff(Duration::from_millis(1), Duration::from_millis(5));
-    http.jitter_seed = Some(7);
-    http.rate_limit = None;
-    http
-}
+pub use super::fast_http;
 
 pub fn builder_at(base: &str) -> SphereBuilder {
     SphereBuilder::new(ENVIRONMENT, KEY, CLIENT_CODE, LOCATION_ID)

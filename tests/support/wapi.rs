@@ -2,8 +2,6 @@
 //! of the adapter, a fast transport configuration, the protocol's "COD, Italy" fixture.
 #![allow(dead_code, reason = "each test file uses a different subset")]
 
-use std::time::Duration;
-
 use hmac::{Hmac, KeyInit, Mac};
 use mockito::{Server, ServerGuard};
 use rust_decimal::Decimal;
@@ -11,7 +9,6 @@ use serde_json::{Value, json};
 use sha1::Sha1;
 
 use fulfillkit::Error;
-use fulfillkit::http::{HttpConfig, RetryConfig};
 use fulfillkit::model::*;
 use fulfillkit::provider::FulfillmentProvider;
 use fulfillkit::provider::wapi::{WapiBuilder, WapiProvider};
@@ -46,14 +43,7 @@ pub fn signed(req: &mockito::Request) -> bool {
         && header("accept").as_deref() == Some("application/json")
 }
 
-pub fn fast_http() -> HttpConfig {
-    let mut http = HttpConfig::default();
-    http.retry =
-        RetryConfig::default().with_backoff(Duration::from_millis(1), Duration::from_millis(5));
-    http.jitter_seed = Some(7);
-    http.rate_limit = None;
-    http
-}
+pub use super::fast_http;
 
 pub fn builder(server: &ServerGuard) -> WapiBuilder {
     WapiBuilder::new(CLIENT_ID, SECRET)
