@@ -22,7 +22,9 @@ type Seen = Vec<(String, BTreeSet<(String, String)>, Option<u64>)>;
 async fn every_operation_reports_its_metrics() {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
-    recorder.install().expect("the only recorder of this test binary");
+    recorder
+        .install()
+        .expect("the only recorder of this test binary");
 
     let clock = TestClock::new();
     let mock = Arc::new(
@@ -37,7 +39,13 @@ async fn every_operation_reports_its_metrics() {
         .build()
         .unwrap();
     let order = sample_order("SO-1");
-    assert!(orchestrator.on_order_confirmed(&order).await.unwrap().is_exported());
+    assert!(
+        orchestrator
+            .on_order_confirmed(&order)
+            .await
+            .unwrap()
+            .is_exported()
+    );
     mock.advance(&order.id, StatusCode::Packed).unwrap();
     clock.advance(chrono::Duration::hours(2));
     orchestrator.sync_tracking().await.unwrap();
@@ -102,7 +110,11 @@ async fn every_operation_reports_its_metrics() {
         ),
         (
             "fulfillkit_provider_calls_total",
-            &[("instance", "it"), ("operation", "create_order"), ("outcome", "ok")],
+            &[
+                ("instance", "it"),
+                ("operation", "create_order"),
+                ("outcome", "ok"),
+            ],
         ),
         (
             "fulfillkit_provider_call_duration_seconds",
@@ -143,6 +155,9 @@ async fn every_operation_reports_its_metrics() {
             &[("provider", "wapi"), ("endpoint", "POST /outbounds")],
         ),
     ] {
-        assert!(has(name, labels), "{name} {labels:?} missing from {seen:#?}");
+        assert!(
+            has(name, labels),
+            "{name} {labels:?} missing from {seen:#?}"
+        );
     }
 }

@@ -117,14 +117,7 @@ impl Orchestrator {
 
         let _guard = self.lock_order(order_id).await;
         let exception = self.open_exception(order_id).await?;
-        let record = self
-            .inner
-            .store
-            .get(order_id)
-            .await?
-            .ok_or_else(|| Error::NotFound {
-                what: format!("shipment record of order {order_id}"),
-            })?;
+        let record = self.record(order_id).await?;
         let now = self.now();
         let cancelled = (resolution.action == ResolutionAction::CancelledAtProvider).then(|| {
             DeliveryStatus::new(
@@ -172,14 +165,7 @@ impl Orchestrator {
     async fn reexport(&self, order_id: &OrderId) -> Result<()> {
         let guard = self.lock_order(order_id).await;
         let exception = self.open_exception(order_id).await?;
-        let record = self
-            .inner
-            .store
-            .get(order_id)
-            .await?
-            .ok_or_else(|| Error::NotFound {
-                what: format!("shipment record of order {order_id}"),
-            })?;
+        let record = self.record(order_id).await?;
         if record
             .shipment()
             .is_some_and(|current| *current != exception.shipment)

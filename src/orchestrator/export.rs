@@ -12,8 +12,7 @@ use std::time::Duration;
 use tracing::Instrument;
 
 use super::{
-    Automation, EventKind, ExportState, Fingerprints, Instance, Orchestrator, ShipmentRecord,
-    numbering,
+    Automation, EventKind, ExportState, Instance, Orchestrator, ShipmentRecord, numbering,
 };
 use crate::error::{Error, FieldError, Result};
 use crate::model::{DeliveryStatus, InstanceId, Order, OrderId, Shipment, ShipmentRef, Waybill};
@@ -265,27 +264,16 @@ impl Orchestrator {
         existing: Option<ShipmentRecord>,
     ) -> Result<Option<ShipmentRecord>> {
         let now = self.now();
-        let mut intent = ShipmentRecord {
-            order_id: order.id.clone(),
-            instance: instance.id.clone(),
-            order: Arc::new(order.clone()),
-            waybill: Arc::new(waybill.clone()),
-            export: ExportState::Exporting {
+        let mut intent = ShipmentRecord::new(
+            order.clone(),
+            instance.id.clone(),
+            waybill.clone(),
+            ExportState::Exporting {
                 since: now,
                 owner: Some(self.inner.owner.clone()),
             },
-            fingerprints: Fingerprints::of(order),
-            current_status: None,
-            history: Arc::default(),
-            last_reported: None,
-            next_poll_at: None,
-            tracking_stopped: false,
-            pending_update: None,
-            export_seq: 0,
-            automation: Automation::Active,
-            version: 0,
-            updated_at: now,
-        };
+            now,
+        );
         match existing {
             None => Ok(self
                 .inner

@@ -256,14 +256,7 @@ impl Orchestrator {
                 Ok(saved) => return Ok(saved),
                 Err(e @ Error::Conflict { .. }) => {
                     last_error = Some(e);
-                    record =
-                        self.inner
-                            .store
-                            .get(&order_id)
-                            .await?
-                            .ok_or_else(|| Error::NotFound {
-                                what: format!("shipment record of order {order_id}"),
-                            })?;
+                    record = self.record(&order_id).await?;
                 }
                 Err(e) => return Err(e),
             }
@@ -271,6 +264,15 @@ impl Orchestrator {
         Err(last_error.unwrap_or_else(|| Error::Conflict {
             message: format!("shipment record of order {order_id} kept changing"),
         }))
+    }
+
+    /// The record of `order_id`, or [`Error::NotFound`] naming it.
+    async fn record(&self, order_id: &OrderId) -> Result<ShipmentRecord> {
+        self.inner
+            .store
+            .get(order_id)
+            .await?
+            .ok_or_else(|| record_not_found(order_id))
     }
 
     async fn exported_record(&self, order_id: &OrderId) -> Result<ShipmentRecord> {
@@ -385,6 +387,12 @@ async fn observed<T>(
         started.elapsed(),
     );
     result
+}
+
+fn record_not_found(order_id: &OrderId) -> Error {
+    Error::NotFound {
+        what: format!("shipment record of order {order_id}"),
+    }
 }
 
 fn not_exported(order_id: &OrderId) -> Error {

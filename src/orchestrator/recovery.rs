@@ -124,17 +124,7 @@ impl Orchestrator {
                 }
                 report.abandoned += 1;
                 report.attempted += 1;
-                let outcome = self
-                    .export(
-                        &record.order,
-                        Target::Instance(&record.instance),
-                        Some(Waybill::clone(&record.waybill)),
-                        Trigger::Automation,
-                        self.inner.stale_intent,
-                    )
-                    .instrument(export_span(&record))
-                    .await;
-                report.count(&outcome);
+                report.count(&self.export_again(&record).await);
             }
         }
         let mut pages = Pages::default();
@@ -156,17 +146,7 @@ impl Orchestrator {
                     continue;
                 }
                 report.attempted += 1;
-                let outcome = self
-                    .export(
-                        &record.order,
-                        Target::Instance(&record.instance),
-                        Some(Waybill::clone(&record.waybill)),
-                        Trigger::Automation,
-                        self.inner.stale_intent,
-                    )
-                    .instrument(export_span(&record))
-                    .await;
-                report.count(&outcome);
+                report.count(&self.export_again(&record).await);
             }
         }
         Ok(report)
@@ -265,14 +245,7 @@ impl Orchestrator {
             ));
         }
         let _guard = self.lock_order(order_id).await;
-        let record = self
-            .inner
-            .store
-            .get(order_id)
-            .await?
-            .ok_or_else(|| Error::NotFound {
-                what: format!("shipment record of order {order_id}"),
-            })?;
+        let record = self.record(order_id).await?;
         let shipment = ShipmentRef::new(
             provider_order_id(order_id, record.export_seq),
             provider_ref.trim(),
@@ -332,13 +305,21 @@ impl Orchestrator {
         )
         .await;
         self.ingest_locked(instance, saved, update).await?;
-        self.inner
-            .store
-            .get(order_id)
-            .await?
-            .ok_or_else(|| Error::NotFound {
-                what: format!("shipment record of order {order_id}"),
-            })
+        self.record(order_id).await
+    }
+
+    /// Exports a listed record again, to its instance, with its waybill (a retry or a
+    /// takeover by automation), in a span naming it.
+    async fn export_again(&self, record: &ShipmentRecord) -> Result<ExportOutcome> {
+        self.export(
+            &record.order,
+            Target::Instance(&record.instance),
+            Some(Waybill::clone(&record.waybill)),
+            Trigger::Automation,
+            self.inner.stale_intent,
+        )
+        .instrument(export_span(record))
+        .await
     }
 }
 

@@ -247,6 +247,35 @@ pub struct ShipmentRecord {
 }
 
 impl ShipmentRecord {
+    /// A new record of `order` at `instance`, in `export` state, with `waybill`, written at
+    /// `at`: no statuses yet, automation active, version 0.
+    pub fn new(
+        order: Order,
+        instance: impl Into<InstanceId>,
+        waybill: Waybill,
+        export: ExportState,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            order_id: order.id.clone(),
+            instance: instance.into(),
+            fingerprints: Fingerprints::of(&order),
+            order: Arc::new(order),
+            waybill: Arc::new(waybill),
+            export,
+            current_status: None,
+            history: Arc::default(),
+            last_reported: None,
+            next_poll_at: None,
+            tracking_stopped: false,
+            pending_update: None,
+            export_seq: 0,
+            automation: Automation::Active,
+            version: 0,
+            updated_at: at,
+        }
+    }
+
     /// Appends `status` to the history (a new shared history; the old one is left to other
     /// readers).
     pub fn push_status(&mut self, status: DeliveryStatus) {

@@ -11,7 +11,7 @@ use crate::model::{
     ResolutionAction, ShipmentRef, StatusCode, Waybill,
 };
 use crate::orchestrator::{
-    Automation, ExceptionFilter, ExportState, Fingerprints, PendingUpdate, ShipmentRecord, Store,
+    Automation, ExceptionFilter, ExportState, PendingUpdate, ShipmentRecord, Store,
 };
 
 /// A record for `order_id` at `instance` in `export` state, version 0.
@@ -21,24 +21,7 @@ pub fn sample_record(order_id: &str, instance: &str, export: ExportState) -> Shi
         .with_ymd_and_hms(2024, 5, 2, 10, 0, 0)
         .single()
         .unwrap_or_default();
-    ShipmentRecord {
-        order_id: order.id.clone(),
-        instance: InstanceId::new(instance),
-        fingerprints: Fingerprints::of(&order),
-        order: order.into(),
-        waybill: Waybill::new().into(),
-        export,
-        current_status: None,
-        history: Default::default(),
-        last_reported: None,
-        next_poll_at: None,
-        tracking_stopped: false,
-        pending_update: None,
-        export_seq: 0,
-        automation: Automation::Active,
-        version: 0,
-        updated_at: at,
-    }
+    ShipmentRecord::new(order, instance, Waybill::new(), export, at)
 }
 
 fn exported(order_id: &str) -> ExportState {
