@@ -17,6 +17,7 @@ use super::state::{SphereOrder, SphereState};
 use crate::error::FieldError;
 use crate::http::Secret;
 use crate::model::normalize_status_key;
+use crate::simulator::lifecycle::{OrderBook, Progress, Step};
 use crate::simulator::server::{Api, Core, SimRequest, SimResponse, lock};
 
 /// Rows per page when a listing sets no `limit`.
@@ -346,13 +347,14 @@ impl SphereApi {
         let id = state.next_order_id;
         state.next_order_id += 1;
         Self::remember_customer(&mut state, &checked.customer_code, &body);
-        let lifecycle = state.picker.pick();
+        let Some((progress, first)) = Progress::start(state.picker.pick()) else {
+            return SimResponse::error(500, "the order's lifecycle has no step");
+        };
         let at = state.clock.now();
-        let order = SphereOrder::new(id, checked.number.clone(), body, lifecycle, at);
-        let first = order.status.clone();
+        let order = SphereOrder::new(id, checked.number.clone(), body, progress, at);
         state.orders.insert(id, order);
         state.by_number.insert(checked.number, id);
-        state.enter(id, &first);
+        state.enter(&id, &first);
         match state.orders.get(&id) {
             Some(order) => SimResponse::json(201, &order.row()),
             None => SimResponse::error(500, "the order vanished"),
@@ -458,10 +460,7 @@ impl SphereApi {
         if !CHANGEABLE.contains(&key.as_str()) {
             return SimResponse::error(409, format!("Order {id} is {status} and cannot be voided"));
         }
-        if let Some(order) = state.orders.get_mut(&id) {
-            order.position = None;
-        }
-        state.enter(id, "void");
+        state.leave(&id, &Step::new("void"));
         SimResponse::json(200, &json!({"order_id": id, "status": "void"}))
     }
 

@@ -26,7 +26,7 @@ pub use self::fixtures::{
 use self::handlers::SphereApi;
 use self::state::SphereOrder;
 use super::faults::Faults;
-use super::lifecycle::Lifecycle;
+use super::lifecycle::{Lifecycle, OrderBook, Step};
 use super::server::{Server, lock};
 use super::{SimOrder, SimStats};
 use crate::error::{Error, Result};
@@ -147,35 +147,17 @@ impl SphereSimulator {
             .by_number
             .get(order_number)
             .ok_or_else(|| not_found(order_number))?;
-        if let Some(order) = state.orders.get_mut(&id) {
-            order.position = order.lifecycle.position_of(status, order.position);
+        if state.advance(&id, &Step::new(status)) {
+            Ok(())
+        } else {
+            Err(not_found(order_number))
         }
-        state.enter(id, status);
-        Ok(())
     }
 
     /// Moves every order one step along its lifecycle; returns how many moved. Orders at
     /// their last step, voided, or moved off their lifecycle by `advance` stay.
     pub fn tick(&self) -> usize {
-        let mut state = lock(&self.api.state);
-        let mut ids: Vec<u64> = state.orders.keys().copied().collect();
-        ids.sort_unstable();
-        let mut moved = 0;
-        for id in ids {
-            let next = state.orders.get(&id).and_then(|order| {
-                let next = order.position? + 1;
-                let step = order.lifecycle.steps().get(next)?;
-                Some((next, step.status.clone()))
-            });
-            if let Some((position, status)) = next {
-                if let Some(order) = state.orders.get_mut(&id) {
-                    order.position = Some(position);
-                }
-                state.enter(id, &status);
-                moved += 1;
-            }
-        }
-        moved
+        lock(&self.api.state).tick()
     }
 
     /// Makes order `order_number` follow `lifecycle` from its first step matching the current
@@ -193,8 +175,7 @@ impl SphereSimulator {
             .get(order_number)
             .ok_or_else(|| not_found(order_number))?;
         if let Some(order) = state.orders.get_mut(&id) {
-            order.position = lifecycle.position_of(&order.status, None);
-            order.lifecycle = Arc::new(lifecycle);
+            order.progress.follow(lifecycle, &order.status);
         }
         Ok(())
     }

@@ -7,7 +7,6 @@
 //! `fixtures.rs`.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use serde_json::{Map, Value, json};
@@ -15,7 +14,7 @@ use serde_json::{Map, Value, json};
 use super::fixtures::{SphereCustomer, SphereInventoryRow};
 use crate::model::normalize_status_key;
 use crate::simulator::SimOrder;
-use crate::simulator::lifecycle::{Lifecycle, LifecyclePicker};
+use crate::simulator::lifecycle::{LifecyclePicker, OrderBook, Progress, Step};
 use crate::simulator::server::Clock;
 
 /// The first `order_id` handed out (the protocol fixture's).
@@ -43,8 +42,7 @@ pub(super) struct SphereOrder {
     history: Vec<String>,
     created: NaiveDateTime,
     pub(super) updated: NaiveDateTime,
-    pub(super) lifecycle: Arc<Lifecycle>,
-    pub(super) position: Option<usize>,
+    pub(super) progress: Progress,
 }
 
 /// A compact SphereWMS date-time, `YYYYMMDDhhmmss` (§2).
@@ -53,30 +51,24 @@ fn compact(at: NaiveDateTime) -> String {
 }
 
 impl SphereOrder {
-    /// Order `id` numbered `number` with `body`, created at `at` at the first step of
-    /// `lifecycle`, with that step's status but no history yet: [`SphereState::enter`] it.
+    /// Order `id` numbered `number` with `body`, created at `at`, at the start of `progress`
+    /// but without a status yet: [`OrderBook::enter`] its first step.
     pub(super) fn new(
         id: u64,
         number: String,
         body: Map<String, Value>,
-        lifecycle: Arc<Lifecycle>,
+        progress: Progress,
         at: NaiveDateTime,
     ) -> Self {
-        let status = lifecycle
-            .steps()
-            .first()
-            .map(|step| step.status.clone())
-            .unwrap_or_default();
         Self {
             id,
             number,
             body,
-            status,
+            status: String::new(),
             history: Vec::new(),
             created: at,
             updated: at,
-            lifecycle,
-            position: Some(0),
+            progress,
         }
     }
 
@@ -210,8 +202,44 @@ impl SphereState {
         }
     }
 
-    /// Sets order `id` to `status` now; a shipped status adds the order's shipment.
-    pub(super) fn enter(&mut self, id: u64, status: &str) {
+    pub(super) fn upsert_customer(&mut self, customer: SphereCustomer) {
+        match self
+            .customers
+            .iter_mut()
+            .find(|c| c.customer_code == customer.customer_code)
+        {
+            Some(existing) => *existing = customer,
+            None => self.customers.push(customer),
+        }
+    }
+
+    /// The inventory accounts: the configured one and every account of the inventory.
+    pub(super) fn accounts(&self, primary: u32) -> Vec<u32> {
+        let mut ids = vec![primary];
+        for row in &self.inventory {
+            if !ids.contains(&row.location_id) {
+                ids.push(row.location_id);
+            }
+        }
+        ids
+    }
+}
+
+/// Orders are ticked by `order_id`.
+impl OrderBook for SphereState {
+    type Key = u64;
+
+    fn keys(&self) -> Vec<u64> {
+        self.orders.keys().copied().collect()
+    }
+
+    fn progress_mut(&mut self, id: &u64) -> Option<&mut Progress> {
+        self.orders.get_mut(id).map(|order| &mut order.progress)
+    }
+
+    /// Sphere keeps the raw status only; a shipped status adds the order's shipment, once.
+    fn enter(&mut self, id: &u64, step: &Step) {
+        let (id, status) = (*id, step.status.as_str());
         let at = self.clock.now();
         let Some(order) = self.orders.get_mut(&id) else {
             return;
@@ -262,28 +290,6 @@ impl SphereState {
             tracking_number,
             units,
         });
-    }
-
-    pub(super) fn upsert_customer(&mut self, customer: SphereCustomer) {
-        match self
-            .customers
-            .iter_mut()
-            .find(|c| c.customer_code == customer.customer_code)
-        {
-            Some(existing) => *existing = customer,
-            None => self.customers.push(customer),
-        }
-    }
-
-    /// The inventory accounts: the configured one and every account of the inventory.
-    pub(super) fn accounts(&self, primary: u32) -> Vec<u32> {
-        let mut ids = vec![primary];
-        for row in &self.inventory {
-            if !ids.contains(&row.location_id) {
-                ids.push(row.location_id);
-            }
-        }
-        ids
     }
 }
 

@@ -218,13 +218,13 @@ impl WapiSimulatorBuilder {
             secret: self.secret,
             pickup_directory: self.pickup_directory,
             cancel_after_assignment: self.cancel_after_assignment,
-            courier: self.courier,
             tracking_by_order_number: self.tracking_by_order_number,
             state: Mutex::new(WapiState::new(
                 self.stock,
                 self.pickup_points,
                 LifecyclePicker::new(self.lifecycles, self.seed)?,
                 self.pickup_lifecycle,
+                self.courier,
             )),
         });
         let server = Server::start("wapi", self.addr, api.clone()).await?;

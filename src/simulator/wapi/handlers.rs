@@ -19,7 +19,7 @@ use super::state::{
 };
 use crate::http::Secret;
 use crate::model::normalize_status_key;
-use crate::simulator::lifecycle::Step;
+use crate::simulator::lifecycle::{OrderBook, Progress, Step};
 use crate::simulator::server::{Api, Core, SimRequest, SimResponse, lock};
 
 /// Pickup points returned when a search sets no limit.
@@ -46,7 +46,6 @@ pub(super) struct WapiApi {
     pub(super) secret: Secret,
     pub(super) pickup_directory: bool,
     pub(super) cancel_after_assignment: bool,
-    pub(super) courier: String,
     pub(super) tracking_by_order_number: bool,
     pub(super) state: Mutex<WapiState>,
 }
@@ -148,18 +147,13 @@ impl WapiApi {
         } else {
             state.picker.pick()
         };
-        let mut order = WapiOrder::new(number.clone(), wh.clone(), body.clone(), lifecycle.clone());
-        let first = lifecycle.steps()[0].clone();
-        let at = state.clock.now();
-        order.enter(
-            &first,
-            at,
-            &state.points,
-            &self.courier,
-            &mut state.next_courier_number,
-        );
+        let Some((progress, first)) = Progress::start(lifecycle) else {
+            return SimResponse::error(500, "the order's lifecycle has no step");
+        };
+        let order = WapiOrder::new(number.clone(), wh.clone(), body.clone(), progress);
         state.by_wh.insert(wh.clone(), number.clone());
-        state.orders.insert(number, order);
+        state.orders.insert(number.clone(), order);
+        state.enter(&number, &first);
         SimResponse::json(200, &json!({ "trackingNumber": wh }))
     }
 
@@ -215,7 +209,7 @@ impl WapiApi {
         } else {
             state.by_wh.get(wh).cloned()
         };
-        let Some(order) = key.and_then(|k| state.orders.get_mut(&k)) else {
+        let Some(order) = key.and_then(|k| state.orders.get(&k)) else {
             self.core.stats().bad_requests += 1;
             return SimResponse::error(
                 400,
@@ -234,20 +228,12 @@ impl WapiApi {
             .map(str::to_owned);
         let mut step = Step::new("Cancelled");
         step.comment = comment;
-        let at = state.clock.now();
-        order.position = None;
-        order.enter(
-            &step,
-            at,
-            &state.points,
-            &self.courier,
-            &mut state.next_courier_number,
-        );
+        let (order_number, order_wh) = (order.number.clone(), order.wh.clone());
+        state.leave(&order_number, &step);
         SimResponse::json(
             200,
             &json!(format!(
-                "The order with number '{}' has been cancelled successfully",
-                order.wh
+                "The order with number '{order_wh}' has been cancelled successfully"
             )),
         )
     }

@@ -27,7 +27,7 @@ pub use self::fixtures::{
 use self::handlers::WapiApi;
 use self::state::WapiOrder;
 use super::faults::Faults;
-use super::lifecycle::{Lifecycle, Step};
+use super::lifecycle::{Lifecycle, OrderBook, Step};
 use super::server::{Server, lock};
 use super::{SimOrder, SimStats};
 use crate::error::{Error, Result};
@@ -142,54 +142,17 @@ impl WapiSimulator {
     /// [`Error::NotFound`] when no order has that number.
     pub fn advance_with(&self, order_number: &str, step: Step) -> Result<()> {
         let mut state = lock(&self.api.state);
-        let state = &mut *state;
-        let order = state
-            .orders
-            .get_mut(order_number)
-            .ok_or_else(|| not_found(order_number))?;
-        order.position = order.lifecycle.position_of(&step.status, order.position);
-        let at = state.clock.now();
-        order.enter(
-            &step,
-            at,
-            &state.points,
-            &self.api.courier,
-            &mut state.next_courier_number,
-        );
-        Ok(())
+        if state.advance(&order_number.to_owned(), &step) {
+            Ok(())
+        } else {
+            Err(not_found(order_number))
+        }
     }
 
     /// Moves every order one step along its lifecycle; returns how many moved. Orders at
     /// their last step, cancelled, or moved off their lifecycle by `advance` stay.
     pub fn tick(&self) -> usize {
-        let mut state = lock(&self.api.state);
-        let state = &mut *state;
-        let mut numbers: Vec<&String> = state.orders.keys().collect();
-        // A stable order, so that the stamps follow the order numbers.
-        numbers.sort();
-        let numbers: Vec<String> = numbers.into_iter().cloned().collect();
-        let mut moved = 0;
-        for number in numbers {
-            let at = state.clock.now();
-            if let Some(order) = state.orders.get_mut(&number) {
-                let Some(next) = order.position.map(|p| p + 1) else {
-                    continue;
-                };
-                let Some(step) = order.lifecycle.steps().get(next).cloned() else {
-                    continue;
-                };
-                order.position = Some(next);
-                order.enter(
-                    &step,
-                    at,
-                    &state.points,
-                    &self.api.courier,
-                    &mut state.next_courier_number,
-                );
-                moved += 1;
-            }
-        }
-        moved
+        lock(&self.api.state).tick()
     }
 
     /// Makes order `order_number` follow `lifecycle` from its first step matching the current
@@ -206,8 +169,7 @@ impl WapiSimulator {
             .orders
             .get_mut(order_number)
             .ok_or_else(|| not_found(order_number))?;
-        order.position = lifecycle.position_of(&order.status, None);
-        order.lifecycle = Arc::new(lifecycle);
+        order.progress.follow(lifecycle, &order.status);
         Ok(())
     }
 

@@ -17,7 +17,7 @@ use super::fixtures::{WapiPickupPoint, WapiStockRow};
 use crate::model::normalize_status_key;
 use crate::provider::wapi::STATUS_DATE_ITEMS;
 use crate::simulator::SimOrder;
-use crate::simulator::lifecycle::{Lifecycle, LifecyclePicker, Step};
+use crate::simulator::lifecycle::{Lifecycle, LifecyclePicker, OrderBook, Progress, Step};
 use crate::simulator::server::Clock;
 
 /// Number of the first WH number handed out (`WH0000100001`).
@@ -147,21 +147,20 @@ pub(super) struct WapiOrder {
     /// The last trouble status ever reported: Wapi keeps it on terminal statuses (§7).
     last_trouble: Option<String>,
     history: Vec<Entry>,
-    pub(super) lifecycle: Arc<Lifecycle>,
-    pub(super) position: Option<usize>,
+    pub(super) progress: Progress,
     courier: Option<Courier>,
     pub(super) incident: bool,
     pub(super) comments: Vec<Value>,
 }
 
 impl WapiOrder {
-    /// Order `number` with WH number `wh` and `body`, at the first step of `lifecycle` but
-    /// without a status yet: [`WapiOrder::enter`] that step.
+    /// Order `number` with WH number `wh` and `body`, at the start of `progress` but without a
+    /// status yet: [`WapiOrder::enter`] its first step.
     pub(super) fn new(
         number: String,
         wh: String,
         body: Map<String, Value>,
-        lifecycle: Arc<Lifecycle>,
+        progress: Progress,
     ) -> Self {
         Self {
             number,
@@ -171,8 +170,7 @@ impl WapiOrder {
             trouble: None,
             last_trouble: None,
             history: Vec::new(),
-            lifecycle,
-            position: Some(0),
+            progress,
             courier: None,
             incident: false,
             comments: Vec::new(),
@@ -347,6 +345,8 @@ pub(super) struct WapiState {
     pub(super) by_wh: HashMap<String, String>,
     pub(super) next_wh: u64,
     pub(super) next_courier_number: u64,
+    /// The carrier of orders that name none and are not self-collect.
+    default_courier: String,
     pub(super) stock: Vec<WapiStockRow>,
     pub(super) points: Vec<WapiPickupPoint>,
     pub(super) picker: LifecyclePicker,
@@ -356,18 +356,21 @@ pub(super) struct WapiState {
 
 impl WapiState {
     /// No orders yet, `stock` and pickup `points` as given; new orders follow a lifecycle of
-    /// `picker`, self-collect ones `pickup_lifecycle`.
+    /// `picker`, self-collect ones `pickup_lifecycle`, and go with `default_courier` unless
+    /// they name one or are self-collect.
     pub(super) fn new(
         stock: Vec<WapiStockRow>,
         points: Vec<WapiPickupPoint>,
         picker: LifecyclePicker,
         pickup_lifecycle: Lifecycle,
+        default_courier: String,
     ) -> Self {
         Self {
             orders: HashMap::new(),
             by_wh: HashMap::new(),
             next_wh: FIRST_WH_NUMBER,
             next_courier_number: 1,
+            default_courier,
             stock,
             points,
             picker,
@@ -379,6 +382,32 @@ impl WapiState {
     pub(super) fn by_wh_mut(&mut self, wh: &str) -> Option<&mut WapiOrder> {
         let number = self.by_wh.get(wh.trim())?;
         self.orders.get_mut(number)
+    }
+}
+
+/// Orders are ticked by order number.
+impl OrderBook for WapiState {
+    type Key = String;
+
+    fn keys(&self) -> Vec<String> {
+        self.orders.keys().cloned().collect()
+    }
+
+    fn progress_mut(&mut self, number: &String) -> Option<&mut Progress> {
+        self.orders.get_mut(number).map(|order| &mut order.progress)
+    }
+
+    fn enter(&mut self, number: &String, step: &Step) {
+        let at = self.clock.now();
+        if let Some(order) = self.orders.get_mut(number) {
+            order.enter(
+                step,
+                at,
+                &self.points,
+                &self.default_courier,
+                &mut self.next_courier_number,
+            );
+        }
     }
 }
 
@@ -427,12 +456,8 @@ mod tests {
 
     #[test]
     fn the_stale_trouble_stays_on_terminal_statuses_only() {
-        let mut order = WapiOrder::new(
-            "SO-1".into(),
-            "WH1".into(),
-            Map::new(),
-            Arc::new(Lifecycle::wapi_delivered()),
-        );
+        let (progress, _) = Progress::start(Arc::new(Lifecycle::wapi_delivered())).unwrap();
+        let mut order = WapiOrder::new("SO-1".into(), "WH1".into(), Map::new(), progress);
         let mut n = 1;
         let at = chrono::DateTime::UNIX_EPOCH.naive_utc();
         order.enter(
