@@ -1,21 +1,20 @@
 //! What a running [`WapiSimulator`](super::WapiSimulator) keeps: its orders (`WapiOrder`, with
 //! status history, carrier and lifecycle progress), the indexes and counters over them
-//! (`WapiState`), the §7 / §8 JSON views of an order, and how a stored body is read (Wapi
-//! binds JSON keys case-insensitively).
+//! (`WapiState`), the §7 / §8 JSON views of an order (with the simulator's own `statusDate`
+//! format), and how a stored body is read (Wapi binds JSON keys case-insensitively).
 //!
 //! Requests and their validation are in `handlers.rs`; the data a simulator starts with is in
 //! `fixtures.rs`.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use chrono::NaiveDateTime;
-use chrono::format::{Fixed, Item};
+use chrono::format::{Item, StrftimeItems};
 use serde_json::{Map, Value};
 
 use super::fixtures::{WapiPickupPoint, WapiStockRow};
 use crate::model::normalize_status_key;
-use crate::provider::wapi::STATUS_DATE_ITEMS;
 use crate::simulator::SimOrder;
 use crate::simulator::lifecycle::{Lifecycle, LifecyclePicker, OrderBook, Progress, Step};
 use crate::simulator::server::Clock;
@@ -81,18 +80,25 @@ pub(super) struct DetailedJson<'a> {
     tracking: TrackingJson<'a>,
 }
 
+/// How the simulator writes a §8 `statusDate`: the protocol documents a local date-time
+/// without offset, whole seconds and 0 to 7 fractional digits (`2022-05-02T05:56:52.05`); the
+/// simulator's clock counts milliseconds, so it writes 3 (`2022-05-02T05:56:52.050`).
+///
+/// Defined here, not borrowed from the adapter that reads these dates, so that a wrong format
+/// cannot pass both: a test pins the text to the documented shape.
+const STATUS_DATE_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.3f";
+
+/// [`STATUS_DATE_FORMAT`] parsed once, not again for every history entry of every tracking
+/// reply.
+static STATUS_DATE_ITEMS: LazyLock<Vec<Item<'static>>> =
+    LazyLock::new(|| StrftimeItems::new(STATUS_DATE_FORMAT).collect());
+
 /// Writes a §8 `statusDate` straight into the reply.
 fn status_date<S: serde::Serializer>(
     at: &NaiveDateTime,
     serializer: S,
 ) -> std::result::Result<S::Ok, S::Error> {
-    // `%Y-%m-%dT%H:%M:%S%.3f`: the adapter's whole-second items, then milliseconds.
-    let millis = [Item::Fixed(Fixed::Nanosecond3)];
-    serializer.collect_str(&format_args!(
-        "{}{}",
-        at.format_with_items(STATUS_DATE_ITEMS.iter()),
-        at.format_with_items(millis.iter())
-    ))
+    serializer.collect_str(&at.format_with_items(STATUS_DATE_ITEMS.iter()))
 }
 
 /// One `statusHistory` entry of the §8 reply.
@@ -438,20 +444,71 @@ pub(super) fn is_self_collect(body: &Map<String, Value>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
-    fn status_dates_are_written_as_wapi_does_and_read_back_by_the_adapter() {
+    fn status_dates_have_the_documented_shape_and_the_adapter_reads_them_back() {
+        use crate::provider::wapi::parse_status_date;
+
+        /// The example of the protocol reference (§8 `statusHistory[].statusDate`).
+        const DOCUMENTED: &str = "2022-05-02T05:56:52.05";
+
+        /// `YYYY-MM-DDTHH:MM:SS`, then nothing or `.` and 1 to 7 digits: no offset, no zone.
+        fn has_documented_shape(text: &str) -> bool {
+            const WHOLE_SECONDS: &[u8] = b"dddd-dd-ddTdd:dd:dd";
+            let (main, fraction) = match text.split_once('.') {
+                Some((main, fraction)) => (main, Some(fraction)),
+                None => (text, None),
+            };
+            main.len() == WHOLE_SECONDS.len()
+                && main
+                    .bytes()
+                    .zip(WHOLE_SECONDS)
+                    .all(|(c, pattern)| match pattern {
+                        b'd' => c.is_ascii_digit(),
+                        literal => c == *literal,
+                    })
+                && fraction.is_none_or(|f| {
+                    (1..=7).contains(&f.len()) && f.bytes().all(|b| b.is_ascii_digit())
+                })
+        }
+
         #[derive(serde::Serialize)]
         struct Date(#[serde(serialize_with = "status_date")] NaiveDateTime);
-        let at = chrono::NaiveDate::from_ymd_opt(2022, 5, 2)
-            .and_then(|d| d.and_hms_milli_opt(5, 56, 52, 50))
-            .expect("a valid date");
-        let text = serde_json::to_value(Date(at)).expect("serializes");
-        assert_eq!(text, json!("2022-05-02T05:56:52.050"));
-        let read = crate::provider::wapi::parse_status_date(text.as_str().unwrap_or(""), 0)
-            .expect("the adapter reads it");
-        assert_eq!(read.naive_utc(), at);
+        let write = |at: NaiveDateTime| match serde_json::to_value(Date(at)) {
+            Ok(Value::String(text)) => text,
+            other => panic!("a statusDate is a JSON string, not {other:?}"),
+        };
+
+        assert!(has_documented_shape(DOCUMENTED));
+        let documented = parse_status_date(DOCUMENTED, 0).expect("the adapter reads the example");
+        let at = documented.naive_utc();
+        let text = write(at);
+        assert_eq!(text, "2022-05-02T05:56:52.050");
+        assert!(has_documented_shape(&text), "{text}");
+        // The simulator's text and the documented one are the same instant to the adapter.
+        assert_eq!(parse_status_date(&text, 0).expect("reads it"), documented);
+
+        // Whole seconds and the last millisecond of a year keep the shape.
+        for at in [
+            chrono::NaiveDate::from_ymd_opt(2024, 2, 29).and_then(|d| d.and_hms_opt(0, 0, 0)),
+            chrono::NaiveDate::from_ymd_opt(2023, 12, 31)
+                .and_then(|d| d.and_hms_milli_opt(23, 59, 59, 999)),
+        ] {
+            let at = at.expect("a valid date");
+            let text = write(at);
+            assert!(has_documented_shape(&text), "{text}");
+            assert_eq!(
+                parse_status_date(&text, 0).expect("reads it").naive_utc(),
+                at
+            );
+        }
+        for wrong in [
+            "2022-05-02T05:56:52.050Z",
+            "2022-05-02 05:56:52",
+            "2022-05-02T05:56:52.",
+        ] {
+            assert!(!has_documented_shape(wrong), "{wrong}");
+        }
     }
 
     #[test]
