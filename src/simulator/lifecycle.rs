@@ -1,6 +1,11 @@
 //! Order lifecycles of the simulators: [`Step`] (one raw status, with Wapi's trouble status
 //! and comment), [`Lifecycle`] (the steps an order goes through, one per `tick`), the presets
-//! that follow the protocol documents, and the seeded pick of a lifecycle for a new order.
+//! that follow the protocol documents, the seeded pick of a lifecycle for a new order, and the
+//! stepping both simulators share: an order's `Progress` along its lifecycle and the
+//! `OrderBook` rules of `tick`, `advance` and leaving the lifecycle.
+//!
+//! What an order records when it enters a step (Wapi's history, carrier and pickup point,
+//! Sphere's shipment) is each simulator's own, in its `state.rs`.
 
 use std::sync::Arc;
 
@@ -217,7 +222,7 @@ impl Lifecycle {
 
     /// The step an `advance` to `status` lands on, for an order at `current` (see the type's
     /// documentation).
-    pub(crate) fn position_of(&self, status: &str, current: Option<usize>) -> Option<usize> {
+    fn position_of(&self, status: &str, current: Option<usize>) -> Option<usize> {
         let key = normalize_status_key(status);
         let matches = |i: &usize| normalize_status_key(&self.steps[*i].status) == key;
         let from = current.unwrap_or(0);
@@ -304,9 +309,196 @@ impl LifecyclePicker {
     }
 }
 
+/// Where an order stands on its [`Lifecycle`]: the lifecycle it follows and the step it is at,
+/// or no step once it left the lifecycle (cancelled, voided, or moved by an `advance` to a
+/// status its lifecycle does not have). The rules of the [`Lifecycle`] documentation are
+/// applied here, once for both simulators.
+#[derive(Debug, Clone)]
+pub(crate) struct Progress {
+    lifecycle: Arc<Lifecycle>,
+    position: Option<usize>,
+}
+
+impl Progress {
+    /// A new order's progress, at the first step of `lifecycle`, and that step; `None` for a
+    /// lifecycle without steps (which validation keeps out of the simulators).
+    pub(crate) fn start(lifecycle: Arc<Lifecycle>) -> Option<(Self, Step)> {
+        let first = lifecycle.steps().first()?.clone();
+        let progress = Self {
+            lifecycle,
+            position: Some(0),
+        };
+        Some((progress, first))
+    }
+
+    /// Moves to the next step and returns it; `None`, without moving, at the last step or off
+    /// the lifecycle.
+    fn step_forward(&mut self) -> Option<Step> {
+        let next = self.position? + 1;
+        let step = self.lifecycle.steps().get(next)?.clone();
+        self.position = Some(next);
+        Some(step)
+    }
+
+    /// Moves to the step an `advance` to `status` lands on, or off the lifecycle when it has
+    /// no such status.
+    fn advance_to(&mut self, status: &str) {
+        self.position = self.lifecycle.position_of(status, self.position);
+    }
+
+    /// Follows `lifecycle` from its first step with the order's `current_status`, or off it
+    /// when it has none.
+    pub(crate) fn follow(&mut self, lifecycle: Lifecycle, current_status: &str) {
+        self.position = lifecycle.position_of(current_status, None);
+        self.lifecycle = Arc::new(lifecycle);
+    }
+}
+
+/// The orders of a simulator as lifecycle stepping sees them: each has a key, a [`Progress`]
+/// and a way to record entering a step. `tick`, `advance` and `leave` are written once here on
+/// top of these.
+pub(crate) trait OrderBook {
+    /// What orders are ticked by, in ascending order, so that the stamps of one tick follow
+    /// the keys.
+    type Key: Ord;
+
+    /// The key of every order.
+    fn keys(&self) -> Vec<Self::Key>;
+
+    /// The progress of order `key`, if there is one.
+    fn progress_mut(&mut self, key: &Self::Key) -> Option<&mut Progress>;
+
+    /// Makes `step` the current status of order `key`, stamped now, with whatever the
+    /// simulator records on the way (history, carrier, shipment).
+    fn enter(&mut self, key: &Self::Key, step: &Step);
+
+    /// Moves every order one step along its lifecycle; returns how many moved. Orders at
+    /// their last step or off their lifecycle stay.
+    fn tick(&mut self) -> usize {
+        let mut keys = self.keys();
+        keys.sort();
+        let mut moved = 0;
+        for key in keys {
+            if let Some(step) = self.progress_mut(&key).and_then(Progress::step_forward) {
+                self.enter(&key, &step);
+                moved += 1;
+            }
+        }
+        moved
+    }
+
+    /// Moves order `key` to `step` out of turn; later ticks continue from the step of its
+    /// lifecycle with that status (see [`Lifecycle`]). `false` when there is no such order.
+    fn advance(&mut self, key: &Self::Key, step: &Step) -> bool {
+        let Some(progress) = self.progress_mut(key) else {
+            return false;
+        };
+        progress.advance_to(&step.status);
+        self.enter(key, step);
+        true
+    }
+
+    /// Moves order `key` to `step` (a cancel or void) and off its lifecycle: ticks no longer
+    /// move it. `false` when there is no such order.
+    fn leave(&mut self, key: &Self::Key, step: &Step) -> bool {
+        let Some(progress) = self.progress_mut(key) else {
+            return false;
+        };
+        progress.position = None;
+        self.enter(key, step);
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
+
+    /// The smallest order book: each order's progress and the statuses it entered, and the
+    /// keys in the order their steps were entered.
+    #[derive(Default)]
+    struct Book {
+        orders: BTreeMap<u32, (Progress, Vec<String>)>,
+        entered: Vec<u32>,
+    }
+
+    impl Book {
+        fn add(&mut self, key: u32, lifecycle: Lifecycle) {
+            let (progress, first) = Progress::start(Arc::new(lifecycle)).unwrap();
+            self.orders.insert(key, (progress, Vec::new()));
+            self.enter(&key, &first);
+        }
+
+        fn statuses(&self, key: u32) -> Vec<&str> {
+            self.orders[&key].1.iter().map(String::as_str).collect()
+        }
+    }
+
+    impl OrderBook for Book {
+        type Key = u32;
+
+        fn keys(&self) -> Vec<u32> {
+            // Reversed, so that the test sees `tick` sort them.
+            self.orders.keys().rev().copied().collect()
+        }
+
+        fn progress_mut(&mut self, key: &u32) -> Option<&mut Progress> {
+            self.orders.get_mut(key).map(|(progress, _)| progress)
+        }
+
+        fn enter(&mut self, key: &u32, step: &Step) {
+            if let Some((_, statuses)) = self.orders.get_mut(key) {
+                statuses.push(step.status.clone());
+                self.entered.push(*key);
+            }
+        }
+    }
+
+    #[test]
+    fn ticks_move_each_order_one_step_until_its_last() {
+        let mut book = Book::default();
+        book.add(2, Lifecycle::new(["open", "shipped"]));
+        book.add(1, Lifecycle::new(["a", "b", "c"]));
+        book.entered.clear();
+        assert_eq!(book.tick(), 2);
+        assert_eq!(book.entered, [1, 2], "in key order");
+        assert_eq!(book.tick(), 1, "order 2 stays at its last step");
+        assert_eq!(book.tick(), 0);
+        assert_eq!(book.statuses(1), ["a", "b", "c"]);
+        assert_eq!(book.statuses(2), ["open", "shipped"]);
+    }
+
+    #[test]
+    fn advance_leave_and_follow_move_the_progress() {
+        let mut book = Book::default();
+        book.add(1, Lifecycle::wapi_failed_attempt());
+        // To a status of the lifecycle: ticks continue after it.
+        assert!(book.advance(&1, &Step::new("Dispatched")));
+        book.tick();
+        assert_eq!(book.statuses(1).last(), Some(&"InTransit"));
+        // To a status it does not have: off the lifecycle.
+        assert!(book.advance(&1, &Step::new("Lost")));
+        assert_eq!(book.tick(), 0);
+        // Following another lifecycle resumes from the current status.
+        let progress = book.progress_mut(&1).unwrap();
+        progress.follow(Lifecycle::new(["Pending", "Lost", "Damaged"]), "Lost");
+        assert_eq!(book.tick(), 1);
+        assert_eq!(book.statuses(1).last(), Some(&"Damaged"));
+        // Leaving: the step is entered, ticks no longer move the order.
+        book.add(2, Lifecycle::wapi_delivered());
+        assert!(book.leave(&2, &Step::new("Cancelled")));
+        assert_eq!(book.tick(), 0);
+        assert_eq!(book.statuses(2), ["Pending", "Cancelled"]);
+        assert!(!book.advance(&3, &Step::new("Pending")));
+        assert!(!book.leave(&3, &Step::new("Cancelled")));
+    }
+
+    #[test]
+    fn an_empty_lifecycle_does_not_start() {
+        assert!(Progress::start(Arc::new(Lifecycle::new(Vec::<Step>::new()))).is_none());
+    }
 
     #[test]
     fn advancing_finds_the_next_matching_step() {

@@ -46,8 +46,6 @@ use chrono::Utc;
 
 pub use builder::{DEFAULT_RATE_LIMIT, DEFAULT_TRACK_BATCH, PRODUCTION_URL, TEST_URL, WapiBuilder};
 pub use status::default_comment_rules;
-#[cfg(feature = "simulator")]
-pub(crate) use wire::STATUS_DATE_ITEMS;
 #[cfg(all(test, feature = "simulator"))]
 pub(crate) use wire::parse_status_date;
 /// The keys of Wapi's waybill form (`Waybill::values`), as the README lists them.

@@ -688,9 +688,8 @@ fn excerpt(text: &str) -> String {
 }
 
 /// The items of `%Y-%m-%dT%H:%M:%S`, the whole-second part of a §8 `statusDate`, spelled out
-/// once: parsing the format string for every status showed in the tracking profile. The
-/// simulator writes its dates with the same items.
-pub(crate) const STATUS_DATE_ITEMS: &[Item<'static>] = &[
+/// once: parsing the format string for every status showed in the tracking profile.
+const STATUS_DATE_ITEMS: &[Item<'static>] = &[
     Item::Numeric(Numeric::Year, Pad::Zero),
     Item::Literal("-"),
     Item::Numeric(Numeric::Month, Pad::Zero),
