@@ -3,7 +3,7 @@
 //!
 //! [`WapiSimulator`] and [`SphereSimulator`] are real HTTP/1.1 servers on `127.0.0.1` (hyper,
 //! spawned on the current tokio runtime). They speak the protocols of
-//! `shared/protocols/wapi.md` and `shared/protocols/sphere.md` with the documented shapes and
+//! [`provider::wapi::protocol`](crate::provider::wapi::protocol) and [`provider::sphere::protocol`](crate::provider::sphere::protocol) with the documented shapes and
 //! check credentials as the real APIs would: Wapi's `x-client-id` and the HMAC-SHA1 signature
 //! over the exact bytes received, Sphere's API key as bearer token, `key` header or `key`
 //! query parameter. They keep orders keyed by order number and refuse a second create of the

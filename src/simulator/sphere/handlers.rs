@@ -152,14 +152,14 @@ impl SphereApi {
                 format!("API key is not enabled for environment {environment}"),
             ));
         }
-        if let Some(client) = request.query("client_code") {
-            if client.trim() != self.client_code {
-                self.core.stats().unauthorized += 1;
-                return Some(SimResponse::error(
-                    403,
-                    format!("API key is not enabled for client_code {client}"),
-                ));
-            }
+        if let Some(client) = request.query("client_code")
+            && client.trim() != self.client_code
+        {
+            self.core.stats().unauthorized += 1;
+            return Some(SimResponse::error(
+                403,
+                format!("API key is not enabled for client_code {client}"),
+            ));
         }
         None
     }

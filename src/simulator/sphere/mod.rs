@@ -1,4 +1,4 @@
-//! [`SphereSimulator`]: a stateful fake of the SphereWMS API v2 (`shared/protocols/sphere.md`)
+//! [`SphereSimulator`]: a stateful fake of the SphereWMS API v2 ([`protocol`](crate::provider::sphere::protocol))
 //! over HTTP. The endpoints and the rules they follow are documented on [`SphereSimulator`].
 //!
 //! This file holds the handle a test or host drives the simulator with (start, inspect,

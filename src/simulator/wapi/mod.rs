@@ -1,4 +1,4 @@
-//! [`WapiSimulator`]: a stateful fake of Wapi's "Warehouse API" (`shared/protocols/wapi.md`)
+//! [`WapiSimulator`]: a stateful fake of Wapi's "Warehouse API" ([`protocol`](crate::provider::wapi::protocol))
 //! over HTTP. The endpoints and the rules they follow are documented on [`WapiSimulator`].
 //!
 //! This file holds the handle a test or host drives the simulator with (start, inspect,

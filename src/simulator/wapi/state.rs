@@ -194,30 +194,30 @@ impl WapiOrder {
     ) {
         let mut comment = step.comment.clone();
         let mut location = None;
-        if step.at_pickup_point {
-            if let Some(code) = self.pickup_point() {
-                let known = points.iter().find(|p| p.code.eq_ignore_ascii_case(&code));
-                let place = match known {
-                    Some(point) => point.place(),
-                    None => {
-                        let receiver = field(&self.body, "receiver").and_then(Value::as_object);
-                        let part = |name| receiver.and_then(|r| text(r, name)).unwrap_or("");
-                        format!(
-                            "{code}, {}, {} {}",
-                            part("addressText"),
-                            part("zipCode"),
-                            part("city")
-                        )
-                    }
-                };
-                let hours = known
-                    .and_then(|p| p.opening_hours.as_deref())
-                    .map(|h| format!("; opening hours: {h}"))
-                    .unwrap_or_default();
-                let lead = comment.unwrap_or_else(|| "Parcel available for pickup".into());
-                comment = Some(format!("{lead} at {place}{hours}"));
-                location = Some(place);
-            }
+        if step.at_pickup_point
+            && let Some(code) = self.pickup_point()
+        {
+            let known = points.iter().find(|p| p.code.eq_ignore_ascii_case(&code));
+            let place = match known {
+                Some(point) => point.place(),
+                None => {
+                    let receiver = field(&self.body, "receiver").and_then(Value::as_object);
+                    let part = |name| receiver.and_then(|r| text(r, name)).unwrap_or("");
+                    format!(
+                        "{code}, {}, {} {}",
+                        part("addressText"),
+                        part("zipCode"),
+                        part("city")
+                    )
+                }
+            };
+            let hours = known
+                .and_then(|p| p.opening_hours.as_deref())
+                .map(|h| format!("; opening hours: {h}"))
+                .unwrap_or_default();
+            let lead = comment.unwrap_or_else(|| "Parcel available for pickup".into());
+            comment = Some(format!("{lead} at {place}{hours}"));
+            location = Some(place);
         }
         if let Some(trouble) = &step.trouble {
             self.last_trouble = Some(trouble.clone());
