@@ -1,3 +1,4 @@
 //! Shared test helpers.
+pub mod shipbob;
 pub mod sphere;
 pub mod wapi;

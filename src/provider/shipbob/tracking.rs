@@ -192,10 +192,20 @@ fn shipment_statuses(
     stable_at: &mut dyn FnMut(i64, &str, DateTime<Utc>) -> DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<Vec<DeliveryStatus>> {
+    // When the shipment last changed; replies without `last_update_at` (webhook bodies, short
+    // listings) fall back to the carrier's last change, then the creation.
     let updated = date(shipment.last_update_at.as_deref(), "last_update_at")?;
+    let tracked = date(
+        shipment.last_tracking_update_at.as_deref(),
+        "last_tracking_update_at",
+    )?;
     let created = date(shipment.created_date.as_deref(), "created_date")?;
     let text = status::shipment_text(shipment);
-    let at = stable_at(shipment.id, &text, updated.or(created).unwrap_or(now));
+    let at = stable_at(
+        shipment.id,
+        &text,
+        updated.or(tracked).or(created).unwrap_or(now),
+    );
     let mut statuses = vec![status::warehouse_status(table, shipment, at)];
     let Some(carrier) = carrier else {
         return Ok(statuses);
