@@ -150,7 +150,7 @@ pub(crate) fn carrier_state(name: &str) -> Option<(&'static str, &'static str, &
         "completed/outfordelivery" => {
             ("InTransit", "OutForDelivery", "Package is out for delivery")
         }
-        "completed/delivered" => ("Delivered", "Delivered", "Delivered, front door"),
+        "completed/delivered" => ("Delivered", "", "Delivered, front door"),
         "completed/deliveryexception" => (
             "Delivery attempt Failed",
             "Failed Attempt",
