@@ -28,8 +28,8 @@ pub const DEFAULT_TRACK_BATCH: usize = 100;
 /// Default shortest time between two reads of the change feed (`LastUpdateStartDate`): a
 /// tracking call within this time of the last read answers from what that read brought.
 pub const DEFAULT_FEED_INTERVAL: Duration = Duration::from_secs(60);
-/// How far back each read of the change feed reaches before the previous one, for clock skew
-/// and late commits (§5.3: 5 minutes).
+/// How far back each read of the change feed reaches before the newest change the previous
+/// one saw, for changes committed late (§5.3: 5 minutes).
 pub const FEED_OVERLAP: Duration = Duration::from_secs(5 * 60);
 /// The `shipping_method` sent unless the waybill or the instance names another.
 pub const DEFAULT_SHIPPING_METHOD: &str = "Standard";
@@ -61,6 +61,7 @@ pub struct ShipBobBuilder {
     http: HttpConfig,
     max_track_batch: usize,
     feed_interval: Duration,
+    feed_overlap: Duration,
 }
 
 impl fmt::Debug for ShipBobBuilder {
@@ -98,6 +99,7 @@ impl ShipBobBuilder {
             http,
             max_track_batch: DEFAULT_TRACK_BATCH,
             feed_interval: DEFAULT_FEED_INTERVAL,
+            feed_overlap: FEED_OVERLAP,
         }
     }
 
@@ -193,6 +195,14 @@ impl ShipBobBuilder {
         self
     }
 
+    /// Sets how far each read of the change feed reaches back before the newest change the
+    /// last one saw (default [`FEED_OVERLAP`], 5 minutes: ShipBob may make a change visible
+    /// after a newer one). Zero suits a simulator, whose changes are visible at once.
+    pub fn with_feed_overlap(mut self, overlap: Duration) -> Self {
+        self.feed_overlap = overlap;
+        self
+    }
+
     /// Checks the configuration and builds the provider.
     ///
     /// # Errors
@@ -275,6 +285,7 @@ impl ShipBobBuilder {
                 shipping_method: self.shipping_method.trim().to_owned(),
                 max_track_batch: self.max_track_batch,
                 feed_interval: self.feed_interval,
+                feed_overlap: self.feed_overlap,
             },
             form,
         ))

@@ -92,6 +92,7 @@ pub(crate) struct Settings {
     pub(crate) shipping_method: String,
     pub(crate) max_track_batch: usize,
     pub(crate) feed_interval: Duration,
+    pub(crate) feed_overlap: Duration,
 }
 
 /// One ShipBob channel (a Personal Access Token and its channel id) as a
@@ -146,7 +147,7 @@ fn order_label(id: i64, order_id: &impl fmt::Display) -> String {
 }
 
 /// Errors that every other call would hit too: the whole operation fails with them.
-fn is_fatal(error: &Error) -> bool {
+pub(crate) fn is_fatal(error: &Error) -> bool {
     matches!(
         error,
         Error::Unauthenticated { .. } | Error::RateLimited { .. }
@@ -169,7 +170,7 @@ impl ShipBobProvider {
                 shipping_method: settings.shipping_method.clone(),
                 location_id: settings.location_id,
             },
-            tracker: tracking::Tracker::new(settings.feed_interval),
+            tracker: tracking::Tracker::new(settings.feed_interval, settings.feed_overlap),
             table: status::status_table(),
             client,
             settings,
@@ -363,6 +364,9 @@ impl ShipBobProvider {
         };
         let shipment = ShipmentRef::new(reference, view.id.to_string());
         let carrier = self.carrier_statuses(std::slice::from_ref(&view)).await?;
+        if let Some(error) = carrier.failed.values().next() {
+            return Err(error.clone());
+        }
         Ok(vec![self.update_for(
             &shipment,
             &view,
@@ -792,18 +796,11 @@ impl FulfillmentProvider for ShipBobProvider {
     }
 
     async fn track(&self, shipments: &[ShipmentRef]) -> Result<Vec<TrackingUpdate>> {
-        let trust_cache = match self.refresh_feed(Instant::now()).await {
-            Ok(()) => true,
-            Err(error) if is_fatal(&error) => return Err(error),
-            Err(error) => {
-                tracing::warn!(%error, "shipbob change feed unreadable; reading orders by id");
-                false
-            }
-        };
+        let trusted_since = self.refresh_feed(Instant::now()).await?;
         let now = Utc::now();
         let mut updates = Vec::with_capacity(shipments.len());
         for batch in shipments.chunks(self.settings.max_track_batch.max(1)) {
-            updates.extend(self.track_batch(batch, trust_cache, now).await?);
+            updates.extend(self.track_batch(batch, trusted_since, now).await?);
         }
         Ok(updates)
     }

@@ -3,13 +3,14 @@
 //! tracking API for shipments that changed; and the mapping of an order with one or more
 //! shipments to the statuses of its one shipment record.
 //!
-//! **The change feed.** Each read lists `GET /order?LastUpdateStartDate=<cursor − 5 min>` and
-//! `…?LastTrackingUpdateStartDate=<cursor − 5 min>` (holds and exceptions change the first,
+//! **The change feed.** Each read lists `GET /order?LastUpdateStartDate=<cursor − overlap>` and
+//! `…?LastTrackingUpdateStartDate=<cursor − overlap>` (holds and exceptions change the first,
 //! carrier progress the second), 250 orders a page, with the channel header, and stores every
-//! order it brings. The cursor is ShipBob's own clock (`Date`) at the previous read, so a
-//! change made after a read is in the next one; the overlap covers clock skew and late commits.
-//! A tracking call reads the feed unless a read started within the feed interval before it,
-//! then answers from the cache; orders it has never seen are read by id in batches
+//! order it brings. The cursor is the newest `last_update_at` / `last_tracking_update_at` seen
+//! (ShipBob's own timestamps, so the client's clock does not matter; before any, ShipBob's
+//! `Date` at the first read); the overlap (5 minutes, §5.3) covers late commits. A tracking
+//! call reads the feed unless a read started within the feed interval before it, then
+//! answers from the cache; orders it has never seen are read by id in batches
 //! (`GET /order?IDs=…`). When the feed cannot be read, the call reads every order it asks
 //! about by id. Webhook deliveries update the same cache.
 //!
@@ -32,7 +33,6 @@ use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
 use super::ShipBobProvider;
-use super::builder::FEED_OVERLAP;
 use super::client::Missing;
 use super::status;
 use super::wire::{self, OrderView, ShipmentTracking, ShipmentView, TrackingEvent};
@@ -41,6 +41,9 @@ use crate::model::{DeliveryStatus, ShipmentRef, StatusCode, StatusTable, Trackin
 
 /// Entries kept in each of the tracker's memories.
 const MEMORY_CAP: usize = 100_000;
+/// Shortest pause of the change feed after a failed read (the calls meanwhile read their
+/// orders by id).
+const FEED_RETRY_GAP: Duration = Duration::from_secs(1);
 /// Most shipment ids per `GET /shipments-tracking` (§5.4).
 pub(crate) const CARRIER_BATCH: usize = 25;
 
@@ -91,10 +94,16 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Where the change feed stands.
 #[derive(Debug, Default)]
 struct Feed {
-    /// ShipBob's clock at the start of the last successful read.
+    /// The newest change seen (ShipBob's timestamps), or ShipBob's clock at the first read.
     cursor: Option<DateTime<Utc>>,
     /// When the last successful read started (this process's clock).
     started: Option<Instant>,
+    /// When the last read failed, if the last read failed.
+    failed: Option<Instant>,
+    /// When the first successful read started: from then on every change is in a read, so a
+    /// view stored since is current once a read after the call has been made. Views stored
+    /// before (creates, webhooks) are read again by id once.
+    watching_since: Option<Instant>,
 }
 
 /// The carrier's answer for one shipment, with the `last_tracking_update_at` it belongs to.
@@ -107,41 +116,55 @@ struct Carrier {
 /// The memories of one provider instance's tracking.
 #[derive(Debug)]
 pub(crate) struct Tracker {
-    orders: Mutex<Bounded<i64, Arc<OrderView>>>,
+    /// Order id → its newest view and when it was stored (this process's clock).
+    orders: Mutex<Bounded<i64, (Arc<OrderView>, Instant)>>,
     carrier: Mutex<Bounded<i64, Carrier>>,
     /// Shipment id → its last warehouse text and the time it was first seen with it.
     seen: Mutex<Bounded<i64, (String, DateTime<Utc>)>>,
     feed: tokio::sync::Mutex<Feed>,
     interval: Duration,
+    overlap: Duration,
 }
 
 impl Tracker {
-    pub(crate) fn new(interval: Duration) -> Self {
+    pub(crate) fn new(interval: Duration, overlap: Duration) -> Self {
         Self {
             orders: Mutex::default(),
             carrier: Mutex::default(),
             seen: Mutex::default(),
             feed: tokio::sync::Mutex::default(),
             interval,
+            overlap,
         }
     }
 
     /// The cached view of order `id`.
     pub(crate) fn cached(&self, id: i64) -> Option<Arc<OrderView>> {
-        lock(&self.orders).get(&id).cloned()
+        lock(&self.orders)
+            .get(&id)
+            .map(|(view, _)| Arc::clone(view))
+    }
+
+    /// The cached view of order `id` if it was stored at or after `since`: what the change
+    /// feed has watched over since `since` is current.
+    fn cached_since(&self, id: i64, since: Instant) -> Option<Arc<OrderView>> {
+        lock(&self.orders)
+            .get(&id)
+            .filter(|(_, stored)| *stored >= since)
+            .map(|(view, _)| Arc::clone(view))
     }
 
     /// Stores `view` unless the cache holds a newer one (out-of-order webhooks, a feed page
     /// read before a webhook); returns what the cache holds now.
     pub(crate) fn store(&self, view: OrderView) -> Arc<OrderView> {
         let mut orders = lock(&self.orders);
-        if let Some(known) = orders.get(&view.id) {
+        if let Some((known, _)) = orders.get(&view.id) {
             if known.version() > view.version() {
                 return Arc::clone(known);
             }
         }
         let view = Arc::new(view);
-        orders.put(view.id, Arc::clone(&view));
+        orders.put(view.id, (Arc::clone(&view), Instant::now()));
         view
     }
 
@@ -168,6 +191,14 @@ impl Tracker {
             }
         }
     }
+}
+
+/// The carrier's answers of one call: per shipment id, what it said, or why it could not be
+/// read.
+#[derive(Debug, Default)]
+pub(crate) struct Carriers {
+    pub(crate) known: HashMap<i64, Arc<ShipmentTracking>>,
+    pub(crate) failed: HashMap<i64, Error>,
 }
 
 /// A date of a reply: `Ok(None)` when absent, an error when present but unreadable.
@@ -330,34 +361,65 @@ pub(crate) fn order_statuses(
 }
 
 impl ShipBobProvider {
-    /// Reads the change feed unless a read started within the feed interval before
-    /// `called`; see the module docs.
-    pub(crate) async fn refresh_feed(&self, called: Instant) -> Result<()> {
+    /// Brings the cache up to date with the change feed, unless a read that started within
+    /// the feed interval before `called` did so; returns whether the cache can be trusted
+    /// for this call. After a failed read the feed is left alone for the retry gap (and the
+    /// call reads its orders by id): a feed that cannot be read costs one attempt, not one
+    /// per call. See the module docs.
+    ///
+    /// Returns since when stored views can be trusted (when the feed was first read), or `None`
+    /// when the feed is not current and every order must be read by id.
+    ///
+    /// # Errors
+    ///
+    /// Refused credentials and the rate limit (every other call would meet them too).
+    pub(crate) async fn refresh_feed(&self, called: Instant) -> Result<Option<Instant>> {
         let mut feed = self.tracker.feed.lock().await;
+        let interval = self.tracker.interval;
         if feed
             .started
-            .is_some_and(|started| started + self.tracker.interval >= called)
+            .is_some_and(|started| started + interval >= called)
         {
-            return Ok(());
+            return Ok(feed.watching_since);
+        }
+        if feed
+            .failed
+            .is_some_and(|failed| failed + interval.max(FEED_RETRY_GAP) > Instant::now())
+        {
+            return Ok(None);
         }
         let started = Instant::now();
         let local = Utc::now();
-        let overlap = chrono::Duration::from_std(FEED_OVERLAP).unwrap_or_default();
+        let overlap = chrono::Duration::from_std(self.tracker.overlap).unwrap_or_default();
         let from = wire::query_time(feed.cursor.unwrap_or(local) - overlap);
         let mut server_time = None;
+        let mut newest = feed.cursor;
         for filter in ["LastUpdateStartDate", "LastTrackingUpdateStartDate"] {
-            let listing = self
+            let listing = match self
                 .client
                 .list_orders(&[(filter, from.clone()), ("SortOrder", "Oldest".into())])
-                .await?;
+                .await
+            {
+                Ok(listing) => listing,
+                Err(error) if super::is_fatal(&error) => return Err(error),
+                Err(error) => {
+                    tracing::warn!(%error, "shipbob change feed unreadable; reading orders by id");
+                    feed.failed = Some(Instant::now());
+                    return Ok(None);
+                }
+            };
             server_time = server_time.or(listing.server_time);
             for order in listing.orders {
+                newest = newest.max(order.version());
                 self.tracker.store(order);
             }
         }
-        feed.cursor = Some(server_time.unwrap_or(local));
+        // The next read starts at the newest change seen (ShipBob's own timestamps, §5.3),
+        // or, before any, at ShipBob's clock when this read began.
+        feed.cursor = newest.or(server_time).or(Some(local));
         feed.started = Some(started);
-        Ok(())
+        feed.failed = None;
+        Ok(Some(*feed.watching_since.get_or_insert(started)))
     }
 
     /// Orders `ids` by id (`GET /order?IDs=…`), stored in the cache.
@@ -387,14 +449,12 @@ impl ShipBobProvider {
     }
 
     /// The carrier answers for the labelled shipments of `orders`, read again where
-    /// `last_tracking_update_at` moved since the last read. A failed read leaves those
-    /// shipments with their warehouse status only (read again next time); refused
+    /// `last_tracking_update_at` moved since the last read. A failed read is recorded for
+    /// its shipments (their orders' updates fail, and are read again next time); refused
     /// credentials and the rate limit fail the call.
-    pub(crate) async fn carrier_statuses(
-        &self,
-        orders: &[Arc<OrderView>],
-    ) -> Result<HashMap<i64, Arc<ShipmentTracking>>> {
+    pub(crate) async fn carrier_statuses(&self, orders: &[Arc<OrderView>]) -> Result<Carriers> {
         let mut known = HashMap::new();
+        let mut failed = HashMap::new();
         let mut stale: Vec<(i64, Option<String>)> = Vec::new();
         {
             let cache = lock(&self.tracker.carrier);
@@ -432,7 +492,10 @@ impl ShipBobProvider {
                     return Err(error);
                 }
                 Err(error) => {
-                    tracing::warn!(%error, "shipbob carrier tracking could not be read; warehouse statuses only");
+                    tracing::warn!(%error, "shipbob carrier tracking could not be read");
+                    for (id, _) in chunk {
+                        failed.insert(*id, error.clone());
+                    }
                     continue;
                 }
             };
@@ -455,21 +518,28 @@ impl ShipBobProvider {
                 );
             }
         }
-        Ok(known)
+        Ok(Carriers { known, failed })
     }
 
     /// The update for `shipment` from `order`: its statuses, or `Failed` when a date of the
-    /// order cannot be read.
+    /// order cannot be read or its carrier statuses could not be fetched.
     pub(crate) fn update_for(
         &self,
         shipment: &ShipmentRef,
         order: &OrderView,
-        carrier: &HashMap<i64, Arc<ShipmentTracking>>,
+        carrier: &Carriers,
         now: DateTime<Utc>,
     ) -> TrackingUpdate {
+        if let Some(error) = order
+            .shipments
+            .iter()
+            .find_map(|s| carrier.failed.get(&s.id))
+        {
+            return TrackingUpdate::failed(shipment.clone(), error);
+        }
         let mut stable_at =
             |id: i64, text: &str, at: DateTime<Utc>| self.tracker.stable_at(id, text, at);
-        match order_statuses(&self.table, order, carrier, &mut stable_at, now) {
+        match order_statuses(&self.table, order, &carrier.known, &mut stable_at, now) {
             Ok(statuses) => TrackingUpdate::Statuses {
                 shipment: shipment.clone(),
                 statuses,
@@ -490,7 +560,7 @@ impl ShipBobProvider {
     pub(crate) async fn track_batch(
         &self,
         batch: &[ShipmentRef],
-        trust_cache: bool,
+        trusted_since: Option<Instant>,
         now: DateTime<Utc>,
     ) -> Result<Vec<TrackingUpdate>> {
         let mut updates = Vec::with_capacity(batch.len());
@@ -506,7 +576,7 @@ impl ShipBobProvider {
                 continue;
             };
             wanted.push((shipment, id));
-            match self.tracker.cached(id).filter(|_| trust_cache) {
+            match trusted_since.and_then(|since| self.tracker.cached_since(id, since)) {
                 Some(view) => {
                     views.insert(id, view);
                 }
@@ -703,7 +773,7 @@ mod tests {
 
     #[test]
     fn a_status_keeps_the_time_it_was_first_seen() {
-        let tracker = Tracker::new(Duration::ZERO);
+        let tracker = Tracker::new(Duration::ZERO, Duration::ZERO);
         let t = |h| {
             DateTime::parse_from_rfc3339(&format!("2026-09-21T{h:02}:00:00Z"))
                 .unwrap()
@@ -717,7 +787,7 @@ mod tests {
 
     #[test]
     fn the_cache_keeps_the_newer_view() {
-        let tracker = Tracker::new(Duration::ZERO);
+        let tracker = Tracker::new(Duration::ZERO, Duration::ZERO);
         let view = |at: &str, status: &str| OrderView {
             id: 7,
             shipments: vec![shipment(70, status, None, at)],

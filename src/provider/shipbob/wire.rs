@@ -779,9 +779,9 @@ pub(crate) fn parse_time(text: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.and_utc())
 }
 
-/// A timestamp as ShipBob writes it in queries: RFC 3339, UTC, whole seconds.
+/// A timestamp as the adapter writes it in queries: RFC 3339, UTC, milliseconds.
 pub(crate) fn query_time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// Parses a JSON body of type `T` without the HTTP client (webhook bodies).

@@ -585,7 +585,8 @@ impl ShipBobSimulator {
 
     /// A [`ShipBobBuilder`] for this simulator: its URL, token and channel, no client-side
     /// rate limit (set one to test throttling), and the change feed read on every tracking
-    /// call, so that a test sees a move at once.
+    /// call without overlap (the simulator's changes are visible at once), so that a test
+    /// sees a move at once.
     pub fn provider_builder(&self) -> ShipBobBuilder {
         ShipBobBuilder::new(
             self.api.behaviour.token.clone(),
@@ -594,6 +595,7 @@ impl ShipBobSimulator {
         .with_base_url(self.base_url())
         .with_rate_limit(None)
         .with_feed_interval(Duration::ZERO)
+        .with_feed_overlap(Duration::ZERO)
     }
 
     /// ShipBob's id of the order with reference `reference`.
