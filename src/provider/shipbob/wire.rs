@@ -922,3 +922,227 @@ mod tests {
         }
     }
 }
+
+/// Hostile input (issue 10, part 4, for ShipBob): every reply parser of the adapter and the
+/// functions it feeds them to, on arbitrary bytes, arbitrary JSON, ShipBob-shaped orders whose
+/// every field may be wrong, and the classic hostile bodies. Nothing may panic; an error is
+/// typed; a status is never dropped.
+#[cfg(test)]
+mod hostile {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use proptest::prelude::*;
+    use reqwest::header::{HeaderMap, HeaderValue};
+    use serde_json::{Value, json};
+
+    use super::super::client::{Missing, error_for, retry_after};
+    use super::super::status::{carrier_status, editability, status_table, warehouse_status};
+    use super::super::tracking::order_statuses;
+    use super::*;
+    use crate::http::Response;
+    use crate::provider::hostile_tests::{
+        DEEP, arb_bytes, arb_date_text, arb_json, arb_text, client, config, hostile_bodies,
+        is_recursion_limit,
+    };
+
+    /// Every reply parser on `body`, each result run through what the adapter does with it.
+    fn parse_all(body: &[u8]) {
+        let table = status_table();
+        let now = Utc::now();
+        let mut same = |_: i64, _: &str, at: DateTime<Utc>| at;
+        let mut orders: Vec<OrderView> = Vec::new();
+        if let Ok(list) = serde_json::from_slice::<Vec<OrderView>>(body) {
+            orders.extend(list);
+        }
+        if let Ok(one) = serde_json::from_slice::<OrderView>(body) {
+            orders.push(one);
+        }
+        for order in &orders {
+            let _ = order.version();
+            let _ = order.has_reference("SO-1");
+            if let Ok(statuses) = order_statuses(&table, order, &HashMap::new(), &mut same, now) {
+                assert!(!statuses.is_empty(), "a status is never dropped");
+                assert!(
+                    statuses
+                        .iter()
+                        .all(|s| !s.original.is_empty()
+                            || s.code == crate::model::StatusCode::Unknown)
+                );
+            }
+            for shipment in &order.shipments {
+                let _ = editability(shipment);
+                let _ = warehouse_status(&table, shipment, now);
+                let _ = shipment.tracking_number();
+            }
+        }
+        if let Ok(shipment) = serde_json::from_slice::<ShipmentView>(body) {
+            let _ = warehouse_status(&table, &shipment, now);
+            let _ = editability(&shipment);
+        }
+        if let Ok(rows) = serde_json::from_slice::<Vec<ShipmentTracking>>(body) {
+            let carrier: HashMap<i64, Arc<ShipmentTracking>> = rows
+                .iter()
+                .map(|r| (r.shipment_id.unwrap_or_default(), Arc::new(r.clone())))
+                .collect();
+            for row in &rows {
+                for event in &row.history {
+                    let _ = carrier_status(&table, event, now);
+                }
+            }
+            let order = OrderView {
+                id: 1,
+                shipments: carrier
+                    .keys()
+                    .map(|id| ShipmentView {
+                        id: *id,
+                        status: Some("Completed".into()),
+                        ..ShipmentView::default()
+                    })
+                    .collect(),
+                ..OrderView::default()
+            };
+            let _ = order_statuses(&table, &order, &carrier, &mut same, now);
+        }
+        let _ = serde_json::from_slice::<CanceledOrder>(body);
+        let _ = serde_json::from_slice::<MutationResult>(body);
+        let _ = serde_json::from_slice::<Vec<LineItem>>(body);
+        let _ = serde_json::from_slice::<Page<InventoryLevel>>(body);
+        let _ = serde_json::from_slice::<Page<InventoryLocations>>(body);
+        let _ = serde_json::from_slice::<Page<Subscription>>(body)
+            .map(|p| p.items.iter().map(Subscription::id_text).count());
+    }
+
+    /// The error mapping on `body` for every status: typed, bounded, secret-free.
+    fn check_errors(body: &[u8]) {
+        let details = error_details(body);
+        assert!(details.message.chars().count() <= ERROR_TEXT_MAX + 1);
+        let http = client();
+        for status in [400u16, 401, 403, 404, 409, 422, 429, 500, 503, 599] {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                "x-retry-after",
+                HeaderValue::from_static("18446744073709551615"),
+            );
+            let response = Response {
+                status,
+                headers,
+                body: bytes::Bytes::copy_from_slice(body),
+            };
+            for missing in [Missing::Thing("shipbob order 1 (SO-1)"), Missing::Endpoint] {
+                let err = error_for(http, "GET /order", &response, missing);
+                assert!(!format!("{err} {err:?}").contains("s3cr3t"));
+            }
+            let _ = retry_after(&response.headers);
+        }
+    }
+
+    /// A ShipBob order whose every field may be wrong.
+    fn arb_order() -> impl Strategy<Value = Value> {
+        let any_value = || {
+            prop_oneof![
+                3 => arb_text().prop_map(Value::String),
+                1 => any::<i64>().prop_map(Value::from),
+                1 => Just(Value::Null),
+                1 => arb_json(),
+            ]
+        };
+        let date = || {
+            prop_oneof![
+                4 => arb_date_text().prop_map(Value::String),
+                1 => any_value(),
+            ]
+        };
+        let status = prop::sample::select(vec![
+            "None",
+            "Processing",
+            "Completed",
+            "OnHold",
+            "Exception",
+            "Cancelled",
+            "LabeledCreated",
+            "CleanSweeped",
+            "",
+            "On Hold",
+        ]);
+        (
+            status,
+            any_value(),
+            any_value(),
+            date(),
+            date(),
+            any_value(),
+            prop::collection::vec(any_value(), 0..3),
+        )
+            .prop_map(
+                |(status, detail_id, detail_name, updated, tracked, number, extra)| {
+                    json!({
+                        "id": 309589638, "reference_id": "SO-1", "status": status,
+                        "created_date": updated,
+                        "shipments": [{
+                            "id": 100810005, "order_id": 309589638, "status": status,
+                            "status_details": [{"id": detail_id, "name": detail_name}],
+                            "last_update_at": updated, "last_tracking_update_at": tracked,
+                            "tracking": {"carrier": detail_name, "tracking_number": number,
+                                         "tracking_url": number},
+                            "products": extra
+                        }, {"id": 100810006, "order_id": 309589638, "status": "Cancelled"}]
+                    })
+                },
+            )
+    }
+
+    #[test]
+    fn hostile_bodies_give_typed_errors() {
+        for (label, body) in hostile_bodies() {
+            parse_all(&body);
+            check_errors(&body);
+            if label.starts_with("deep") {
+                // Refused, never a stack overflow: as a typed reply or at the recursion limit.
+                assert!(
+                    serde_json::from_slice::<Vec<OrderView>>(&body).is_err(),
+                    "{label}"
+                );
+                let err = serde_json::from_slice::<Value>(&body).unwrap_err();
+                assert!(is_recursion_limit(&err), "{label}: {err}");
+            }
+        }
+        assert!(DEEP > 1000);
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(body in arb_bytes()) {
+            parse_all(&body);
+            check_errors(&body);
+        }
+
+        #[test]
+        fn shipbob_shaped_orders_never_panic_nor_lose_a_status(order in arb_order()) {
+            let body = serde_json::to_vec(&order).expect("a Value serializes");
+            parse_all(&body);
+            let parsed: Vec<OrderView> = serde_json::from_slice(&serde_json::to_vec(&vec![order]).expect("serializes")).unwrap_or_default();
+            for view in parsed {
+                let mut same = |_: i64, _: &str, at: DateTime<Utc>| at;
+                match order_statuses(&status_table(), &view, &HashMap::new(), &mut same, Utc::now()) {
+                    Ok(statuses) => prop_assert!(!statuses.is_empty()),
+                    Err(e) => prop_assert!(matches!(e, Error::Protocol { .. }), "{e}"),
+                }
+            }
+        }
+
+        #[test]
+        fn dates_never_panic(text in arb_date_text()) {
+            let _ = parse_time(&text);
+        }
+
+        #[test]
+        fn error_bodies_are_bounded(body in arb_json()) {
+            let bytes = serde_json::to_vec(&body).expect("a Value serializes");
+            let details = error_details(&bytes);
+            prop_assert!(details.message.chars().count() <= ERROR_TEXT_MAX + 1);
+        }
+    }
+}
