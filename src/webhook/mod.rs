@@ -1,6 +1,6 @@
 //! Intake of signed provider webhooks (feature `webhook`, on with `shipbob`): verification by
 //! the [Standard Webhooks](https://www.standardwebhooks.com/) scheme, de-duplication by
-//! `webhook-id`, and — for ShipBob — decoding into the [`TrackingUpdate`]s that a host passes
+//! `webhook-id`, and — for ShipBob — decoding into the [`TrackingUpdate`](crate::model::TrackingUpdate)s that a host passes
 //! to [`Orchestrator::ingest_tracking`](crate::orchestrator::Orchestrator::ingest_tracking).
 //!
 //! The host's web framework stays its own: this module owns no server and takes what every

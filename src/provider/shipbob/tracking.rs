@@ -201,6 +201,10 @@ pub(crate) struct Carriers {
     pub(crate) failed: HashMap<i64, Error>,
 }
 
+/// The time to report for a shipment entering a status: `(shipment id, text, time seen)` →
+/// the time it was first seen with that text (see [`Tracker`]).
+pub(crate) type StableAt<'a> = dyn FnMut(i64, &str, DateTime<Utc>) -> DateTime<Utc> + 'a;
+
 /// A date of a reply: `Ok(None)` when absent, an error when present but unreadable.
 fn date(text: Option<&str>, what: &str) -> Result<Option<DateTime<Utc>>> {
     match text.map(str::trim).filter(|t| !t.is_empty()) {
@@ -220,7 +224,7 @@ fn shipment_statuses(
     table: &StatusTable,
     shipment: &ShipmentView,
     carrier: Option<&ShipmentTracking>,
-    stable_at: &mut dyn FnMut(i64, &str, DateTime<Utc>) -> DateTime<Utc>,
+    stable_at: &mut StableAt<'_>,
     now: DateTime<Utc>,
 ) -> Result<Vec<DeliveryStatus>> {
     // When the shipment last changed; replies without `last_update_at` (webhook bodies, short
@@ -318,7 +322,7 @@ pub(crate) fn order_statuses(
     table: &StatusTable,
     order: &OrderView,
     carrier: &HashMap<i64, Arc<ShipmentTracking>>,
-    stable_at: &mut dyn FnMut(i64, &str, DateTime<Utc>) -> DateTime<Utc>,
+    stable_at: &mut StableAt<'_>,
     now: DateTime<Utc>,
 ) -> Result<Vec<DeliveryStatus>> {
     if order.shipments.is_empty() {

@@ -576,7 +576,7 @@ impl ShipBobApi {
             .filter(|o| {
                 references
                     .as_ref()
-                    .is_none_or(|r| r.iter().any(|r| *r == o.reference_id))
+                    .is_none_or(|r| r.contains(&o.reference_id))
             })
             .filter(|o| start.is_none_or(|s| o.created >= s) && end.is_none_or(|e| o.created <= e))
             .filter(|o| {
