@@ -556,3 +556,86 @@ async fn the_simulator_refuses_a_wrong_token() {
     assert_eq!(sim.stats().unauthorized, 1);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_sandbox_simulation_endpoints_ship_and_deliver() {
+    let sim = sim().await;
+    let provider = sim.provider_builder().build().unwrap();
+    let created = provider
+        .create_order(&american("SO-SIM"), &Waybill::new())
+        .await
+        .unwrap();
+    let shipment_id = sim.shipbob_order("SO-SIM").unwrap().shipments[0].id;
+    sim.advance("SO-SIM", "Processing").unwrap();
+    let http = reqwest::Client::new();
+    let token = format!("Bearer {}", fulfillkit::simulator::SHIPBOB_DEFAULT_TOKEN);
+    let answer: serde_json::Value = http
+        .post(format!("{}/2026-07/simulate/shipment", sim.base_url()))
+        .header("authorization", &token)
+        .header("shipbob_channel_id", "432951")
+        .json(
+            &serde_json::json!({"shipment_id": shipment_id.to_string(), "simulation": {
+            "action": "ShipOrder", "delay": null,
+            "next": {"action": "DeliverOrder", "delay": 60, "next": null}}}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = answer["simulation_id"].as_str().unwrap();
+    let status: serde_json::Value = http
+        .get(format!("{}/2026-07/simulate/status/{id}", sim.base_url()))
+        .header("authorization", &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["simulation"]["status"], "Success");
+    assert_eq!(status["simulation"]["next"]["action"], "DeliverOrder");
+    assert_eq!(status["simulation"]["next"]["status"], "Success");
+    let updates = provider
+        .track(std::slice::from_ref(&created.reference))
+        .await
+        .unwrap();
+    assert_eq!(
+        current(&updates, &created.reference).0,
+        StatusCode::Delivered
+    );
+    // Delivering what is on hold fails, and says so.
+    provider
+        .create_order(&american("SO-SIM2"), &Waybill::new())
+        .await
+        .unwrap();
+    sim.advance("SO-SIM2", "OnHold/InvalidAddress").unwrap();
+    let second = sim.shipbob_order("SO-SIM2").unwrap().shipments[0].id;
+    let answer: serde_json::Value = http
+        .post(format!("{}/2026-07/simulate/shipment", sim.base_url()))
+        .header("authorization", &token)
+        .json(&serde_json::json!({"shipment_id": second, "simulation": {"action": "ShipOrder"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = answer["simulation_id"].as_str().unwrap();
+    let status: serde_json::Value = http
+        .get(format!("{}/2026-07/simulate/status/{id}", sim.base_url()))
+        .header("authorization", &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["simulation"]["status"], "Failed");
+    assert_eq!(
+        sim.shipbob_order("SO-SIM2").unwrap().shipments[0].state,
+        "OnHold/InvalidAddress"
+    );
+    sim.shutdown().await;
+}

@@ -59,6 +59,8 @@ pub(crate) struct State {
     pub(crate) clock: Clock,
     /// Request times per token, for the sliding window.
     pub(crate) windows: HashMap<String, VecDeque<Instant>>,
+    /// Sandbox simulations by id, as `GET /simulate/status/{id}` shows them.
+    pub(crate) simulations: HashMap<String, Value>,
 }
 
 /// How the simulator behaves where ShipBob's behaviour is a knob.
@@ -320,6 +322,11 @@ impl ShipBobApi {
                      "service_level": {"id": 3, "name": "Expedited (2-Day)"}}
                 ]),
             ),
+            (&Method::POST, ["simulate", "shipment"]) => self.simulate(request, state),
+            (&Method::GET, ["simulate", "status", id]) => match state.simulations.get(*id) {
+                Some(status) => SimResponse::json(200, status),
+                None => SimResponse::json(404, &json!("Simulation not found")),
+            },
             (&Method::POST, ["webhook"]) => self.subscribe(request, state),
             (&Method::GET, ["webhook"]) => self.subscriptions(state),
             (&Method::DELETE, ["webhook", id]) => {
@@ -375,6 +382,108 @@ impl ShipBobApi {
             }
             _ => SimResponse::error(404, "unknown simulator control endpoint"),
         }
+    }
+
+    /// `POST /simulate/shipment` (§10.1): a chain of at most 5 `ShipOrder` / `DeliverOrder`
+    /// actions, applied at once (the requested delays are not waited). A step whose
+    /// precondition fails (the shipment on hold, in exception or cancelled; delivering one
+    /// not shipped) is `Failed` and the rest `Skipped`.
+    fn simulate(&self, request: &SimRequest, state: &mut State) -> SimResponse {
+        let body = serde_json::from_slice::<Value>(&request.body).unwrap_or(Value::Null);
+        let shipment_id = match body.get("shipment_id") {
+            Some(Value::String(id)) => id.trim().parse::<i64>().ok(),
+            Some(Value::Number(id)) => id.as_i64(),
+            _ => None,
+        };
+        let mut chain = Vec::new();
+        let mut step = body.get("simulation");
+        while let Some(simulation) = step.filter(|s| s.is_object()) {
+            let action = simulation.get("action").and_then(Value::as_str);
+            let delay = simulation.get("delay").and_then(Value::as_i64);
+            match action {
+                Some(action @ ("ShipOrder" | "DeliverOrder"))
+                    if delay.is_none_or(|d| (1..=2880).contains(&d)) =>
+                {
+                    chain.push(action.to_owned());
+                }
+                _ => chain.push(String::new()),
+            }
+            step = simulation.get("next");
+        }
+        let Some(sid) = shipment_id else {
+            self.core.stats().bad_requests += 1;
+            return model_state(400, "shipment_id", "The ShipmentId field is required.");
+        };
+        if chain.is_empty() || chain.len() > 5 || chain.iter().any(String::is_empty) {
+            self.core.stats().bad_requests += 1;
+            return model_state(
+                400,
+                "simulation",
+                "1 to 5 actions ShipOrder or DeliverOrder, delays 1 to 2880 minutes",
+            );
+        }
+        if !state.shipment_order.contains_key(&sid) {
+            return code_message(404, "NOT_FOUND", "Shipment not found");
+        }
+        let mut outcomes = Vec::new();
+        let mut failed = false;
+        for action in &chain {
+            if failed {
+                outcomes.push((action.clone(), "Skipped", None));
+                continue;
+            }
+            let current = state
+                .shipment_order
+                .get(&sid)
+                .and_then(|oid| state.orders.get(oid))
+                .and_then(|o| o.shipments.iter().find(|s| s.id == sid))
+                .map(|s| s.state.clone())
+                .unwrap_or_default();
+            let status = normalize_status_key(&super::model::wire_state(&current).0);
+            let refusal = match (action.as_str(), status.as_str()) {
+                (_, "onhold" | "exception" | "cancelled") => {
+                    Some(format!("Shipment is {current} and cannot be simulated"))
+                }
+                ("DeliverOrder", s) if s != "completed" => {
+                    Some("Shipment has not shipped yet".to_owned())
+                }
+                _ => None,
+            };
+            if let Some(message) = refusal {
+                failed = true;
+                outcomes.push((action.clone(), "Failed", Some(message)));
+                continue;
+            }
+            let targets: &[&str] = if action == "ShipOrder" {
+                if status == "completed" {
+                    &[]
+                } else {
+                    &["LabeledCreated", "Completed/InTransit"]
+                }
+            } else {
+                &["Completed/Delivered"]
+            };
+            for target in targets {
+                self.advance_shipment(state, sid, Step::new(*target));
+            }
+            outcomes.push((action.clone(), "Success", None));
+        }
+        let id = format!(
+            "00000000-0000-4000-8000-{:012x}",
+            state.simulations.len() + 1
+        );
+        let now = super::model::stamp(state.clock.now());
+        let mut nested = Value::Null;
+        for (action, status, message) in outcomes.into_iter().rev() {
+            nested = json!({"action": action, "status": status, "schedule_time": now,
+                            "message": message, "next": nested});
+        }
+        state.simulations.insert(
+            id.clone(),
+            json!({"simulation_id": id, "entity_id": sid.to_string(), "entity_type": "Order",
+                   "simulation": nested}),
+        );
+        SimResponse::json(200, &json!({"simulation_id": id, "message": null}))
     }
 
     fn channels(&self) -> SimResponse {

@@ -462,6 +462,7 @@ impl ShipBobSimulatorBuilder {
                 split_rng: fastrand::Rng::with_seed(self.seed ^ 0x5_9117),
                 clock: Clock::default(),
                 windows: HashMap::new(),
+                simulations: HashMap::new(),
             }),
             outbox: Arc::clone(&outbox),
             wake: Arc::clone(&wake),
@@ -509,6 +510,8 @@ impl ShipBobSimulatorBuilder {
 ///   each order;
 /// - `GET /channel`, `/fulfillment-center`, `/location`, `/shipping-method`;
 ///   `POST`/`GET /webhook`, `DELETE /webhook/{id}`;
+/// - the sandbox's `POST /simulate/shipment` (`ShipOrder`, `DeliverOrder`, chains of up to 5,
+///   applied at once) and `GET /simulate/status/{id}`;
 /// - simulator-only (not ShipBob): `POST /_sim/shipment/{id}:advance` with
 ///   `{"to": "<state>"}` and `GET /_sim/deliveries`.
 ///
