@@ -198,10 +198,12 @@ async fn tracking_reads_the_change_feed_not_one_order_per_call() {
     assert_eq!(updates.len(), 30);
     assert!(updates.iter().all(|u| !u.statuses().is_empty()));
     let stats = sim.stats();
-    // Two feed listings, and one read by id of the 30 orders created before the feed was
-    // first read (their cached views might have missed a change); nothing per order.
-    assert_eq!(stats.requests_to("GET /order"), 3, "{:?}", stats.requests);
-    assert!((1..=30).contains(&stats.largest_track_batch));
+    // Two feed listings, and at most one read by id, of the orders created before the feed
+    // was first read that it did not bring (their cached views might have missed a change;
+    // how many depends on the clock): nothing per order.
+    let listings = stats.requests_to("GET /order");
+    assert!((2..=3).contains(&listings), "{:?}", stats.requests);
+    assert!(stats.largest_track_batch <= 30);
     assert_eq!(stats.requests_to("GET /order/{id}"), 0);
     // From now on the feed alone: two listings per call, whatever the number of orders.
     for _ in 0..3 {
