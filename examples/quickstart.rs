@@ -1,11 +1,13 @@
-//! Quickstart: the whole lifecycle over real HTTP, against the bundled simulators of both
+//! Quickstart: the whole lifecycle over real HTTP, against the bundled simulators of the three
 //! fulfillment companies.
 //!
-//! Three instances — two Wapi accounts (prepaid and cash on delivery, Italy and Poland) and
-//! one Sphere account (United States) — chosen per order by routing rules; a pickup point found
-//! in Wapi's directory; orders exported on confirmation; an edit applied; simulated days passing
-//! with tracking events (a parcel waiting at a pickup point, from Wapi's own wording); an edit that comes too late, becomes an
-//! exception and is resolved; the stock as two roles see it; a final table.
+//! Four instances — two Wapi accounts (prepaid and cash on delivery, Italy and Poland), one
+//! Sphere account (Canada) and one ShipBob channel (United States) — chosen per order by
+//! routing rules by country; a pickup point found in Wapi's directory; orders exported on
+//! confirmation; an edit applied; simulated days passing with tracking events (a parcel
+//! waiting at a pickup point, from Wapi's own wording; ShipBob's statuses arriving by signed
+//! webhook to a route of the host); an edit that comes too late, becomes an exception and is
+//! resolved; the stock as two roles see it; a final table.
 //!
 //! Run with `cargo run --example quickstart`.
 
@@ -20,8 +22,14 @@ use fulfillkit::orchestrator::{
     AcceptedPayment, Automation, ChangeOutcome, CollectingSink, Condition, EventKind,
     ExportOutcome, Instance, InstanceSettings, Orchestrator, PaymentKind, RoutingRule,
 };
-use fulfillkit::simulator::{SphereInventoryRow, SphereSimulator, WapiSimulator, WapiStockRow};
+use fulfillkit::simulator::{
+    Lifecycle, ShipBobSimulator, SphereInventoryRow, SphereSimulator, WapiSimulator, WapiStockRow,
+};
 use fulfillkit::testkit::{TestClock, sample_order};
+use fulfillkit::webhook::{ShipBobWebhooks, WebhookIntake, WebhookSecret};
+
+/// The secret the host gives ShipBob when it subscribes (ShipBob's documentation example).
+const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 #[tokio::main]
 async fn main() -> fulfillkit::Result<()> {
@@ -36,6 +44,30 @@ async fn main() -> fulfillkit::Result<()> {
         .with_inventory([SphereInventoryRow::new(100, "Demo Product-1", 120)])
         .start()
         .await?;
+    // ShipBob moves a parcel from import to delivery in four days here.
+    let shipbob = ShipBobSimulator::builder()
+        .with_lifecycle(Lifecycle::new([
+            "None",
+            "Processing/Packed",
+            "Completed/InTransit",
+            "Completed/OutForDelivery",
+            "Completed/Delivered",
+        ]))
+        .start()
+        .await?;
+    let shipbob_provider = Arc::new(
+        shipbob
+            .provider_builder()
+            .with_instance_label("shipbob-us")
+            .build()?,
+    );
+    // The host's webhook route (its own web framework in real life) and the subscription.
+    let (hook_url, mut deliveries) = webhook_route().await;
+    let secret = WebhookSecret::parse(WEBHOOK_SECRET).expect("a valid secret");
+    shipbob_provider
+        .subscribe_webhooks(&hook_url, &secret)
+        .await?;
+    let intake = ShipBobWebhooks::new(shipbob_provider.clone(), secret);
     let events = Arc::new(CollectingSink::new());
     // Simulated days pass on this clock: the orchestrator's polls and events follow it.
     let clock = TestClock::at(Utc::now());
@@ -77,14 +109,19 @@ async fn main() -> fulfillkit::Result<()> {
             .with_settings(only(AcceptedPayment::CashOnDelivery)),
         )
         .instance(Instance::new(
-            "sphere-us",
-            "Sphere, United States (Acme Inc)",
+            "sphere-ca",
+            "Sphere, Canada (Acme Inc)",
             Arc::new(
                 sphere
                     .provider_builder()
-                    .with_instance_label("sphere-us")
+                    .with_instance_label("sphere-ca")
                     .build()?,
             ),
+        ))
+        .instance(Instance::new(
+            "shipbob-us",
+            "ShipBob, United States (Acme Inc)",
+            shipbob_provider.clone(),
         ))
         .rule(RoutingRule::new(
             "IT/PL prepaid",
@@ -102,9 +139,14 @@ async fn main() -> fulfillkit::Result<()> {
             "wapi-cod",
         ))
         .rule(RoutingRule::new(
+            "CA",
+            Condition::country(["CA"]),
+            "sphere-ca",
+        ))
+        .rule(RoutingRule::new(
             "US",
             Condition::country(["US"]),
-            "sphere-us",
+            "shipbob-us",
         ))
         .events(events.clone())
         .clock(clock.clock())
@@ -144,7 +186,8 @@ async fn main() -> fulfillkit::Result<()> {
         sample_order("SO-1001"),
         cod(sample_order("SO-1002")),
         to_locker(sample_order("SO-1003"), locker.to_address()),
-        american(sample_order("SO-1004")),
+        canadian(sample_order("SO-1004")),
+        american(sample_order("SO-1005")),
     ];
     for order in &orders {
         if let ExportOutcome::Exported { instance, shipment } =
@@ -170,7 +213,39 @@ async fn main() -> fulfillkit::Result<()> {
         wapi_prepaid.tick();
         wapi_cod.tick();
         sphere.tick();
+        shipbob.tick();
         clock.set(start + chrono::Duration::days(day));
+        // ShipBob pushes its news: the route verifies each delivery, drops repeats, and the
+        // orchestrator ingests the updates.
+        shipbob
+            .settle_webhooks(std::time::Duration::from_secs(2))
+            .await;
+        while let Ok((headers, body)) = deliveries.try_recv() {
+            match intake.receive(&headers, &body).await {
+                Ok(WebhookIntake::Updates {
+                    webhook_id,
+                    topic,
+                    updates,
+                }) => {
+                    orchestrator.ingest_tracking("shipbob-us", updates).await?;
+                    intake.processed(&webhook_id).await?;
+                    for event in events.take() {
+                        if let EventKind::DeliveryStatusChanged { to, .. } = &event.kind {
+                            let order = event.order_id.map(|o| o.to_string()).unwrap_or_default();
+                            println!(
+                                "  day {day}: {order} {} {:?} \"{}\" (webhook {})",
+                                to.code.code(),
+                                to.code,
+                                to.original,
+                                topic.as_deref().unwrap_or("?")
+                            );
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(error) => println!("  webhook refused ({}): {error}", error.http_status()),
+            }
+        }
         orchestrator.sync_tracking().await?;
         for event in events.take() {
             if let EventKind::DeliveryStatusChanged { to, .. } = &event.kind {
@@ -229,7 +304,7 @@ async fn main() -> fulfillkit::Result<()> {
     // 7. Where everything stands.
     println!("\n== orders");
     println!(
-        "  {:<8} {:<13} {:<18} status",
+        "  {:<8} {:<13} {:<22} status",
         "order", "instance", "tracking"
     );
     for order in &orders {
@@ -248,21 +323,25 @@ async fn main() -> fulfillkit::Result<()> {
             .map(|s| format!("{} {:?} \"{}\"", s.code.code(), s.code, s.original))
             .unwrap_or_default();
         println!(
-            "  {:<8} {:<13} {:<18} {status}",
+            "  {:<8} {:<13} {:<22} {status}",
             order.id.as_str(),
             record.instance.as_str(),
             tracking
         );
     }
     println!(
-        "\n{} requests to Wapi (prepaid), {} to Wapi (COD), {} to Sphere",
+        "\n{} requests to Wapi (prepaid), {} to Wapi (COD), {} to Sphere, {} to ShipBob; {} \
+         webhooks from ShipBob",
         total(&wapi_prepaid.stats().requests),
         total(&wapi_cod.stats().requests),
-        total(&sphere.stats().requests)
+        total(&sphere.stats().requests),
+        total(&shipbob.stats().requests),
+        shipbob.webhook_attempts().len()
     );
     wapi_prepaid.shutdown().await;
     wapi_cod.shutdown().await;
     sphere.shutdown().await;
+    shipbob.shutdown().await;
     Ok(())
 }
 
@@ -333,18 +412,83 @@ fn to_locker(mut order: Order, locker: Address) -> Order {
     order
 }
 
-fn american(mut order: Order) -> Order {
+fn canadian(mut order: Order) -> Order {
     order.address = Address {
-        country: "US".into(),
-        region: Some("OH".into()),
-        city: "Columbus".into(),
-        postcode: "43004".into(),
+        country: "CA".into(),
+        region: Some("ON".into()),
+        city: "Toronto".into(),
+        postcode: "M5V 2T6".into(),
         lines: vec!["12 Elm St".into(), "Apt 4".into()],
         provider_address_id: None,
         pickup_point_id: None,
     };
     order.customer.name = "Jane Smith".into();
-    order.customer.phone = "+16145550101".into();
+    order.customer.phone = "+14165550101".into();
+    order.currency = "CAD".into();
+    order
+}
+
+fn american(mut order: Order) -> Order {
+    order.address = Address {
+        country: "US".into(),
+        region: Some("IL".into()),
+        city: "Chicago".into(),
+        postcode: "60607".into(),
+        lines: vec!["100 N Racine Ave".into(), "Suite 100".into()],
+        provider_address_id: None,
+        pickup_point_id: None,
+    };
+    order.customer.name = "Jane Roe".into();
+    order.customer.phone = "+13125550100".into();
     order.currency = "USD".into();
     order
+}
+
+/// A delivery as the host's route received it: headers and the raw body.
+type Delivery = (Vec<(String, String)>, Vec<u8>);
+
+/// A minimal webhook route on 127.0.0.1 standing in for the host's web framework: it answers
+/// 200 at once and hands each delivery (headers and raw body) to the application.
+async fn webhook_route() -> (String, tokio::sync::mpsc::UnboundedReceiver<Delivery>) {
+    use http_body_util::BodyExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free port");
+    let url = format!(
+        "http://{}/hooks/shipbob",
+        listener.local_addr().expect("bound")
+    );
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let sender = sender.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    move |request: hyper::Request<hyper::body::Incoming>| {
+                        let sender = sender.clone();
+                        async move {
+                            let (parts, body) = request.into_parts();
+                            let body = body.collect().await?.to_bytes().to_vec();
+                            let headers = parts
+                                .headers
+                                .iter()
+                                .filter_map(|(k, v)| {
+                                    Some((k.to_string(), v.to_str().ok()?.to_owned()))
+                                })
+                                .collect();
+                            let _ = sender.send((headers, body));
+                            Ok::<_, hyper::Error>(hyper::Response::new(http_body_util::Empty::<
+                                bytes::Bytes,
+                            >::new(
+                            )))
+                        }
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (url, receiver)
 }

@@ -1,8 +1,8 @@
-//! Runs the Wapi and Sphere simulators as standalone HTTP servers until Ctrl-C, printing their
-//! URLs and credentials, so a host's team can point a staging backend at them.
+//! Runs the Wapi, Sphere and ShipBob simulators as standalone HTTP servers until Ctrl-C,
+//! printing their URLs and credentials, so a host's team can point a staging backend at them.
 //!
 //! ```text
-//! cargo run --example simulate -- --wapi-port 8081 --sphere-port 8082 --tick-secs 30
+//! cargo run --example simulate -- --wapi-port 8081 --sphere-port 8082 --shipbob-port 8083
 //! ```
 //!
 //! Orders move one lifecycle step every `--tick-secs` (most are delivered, some fail an
@@ -11,7 +11,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use fulfillkit::simulator::{Faults, Lifecycle, SphereSimulator, WapiSimulator};
+use fulfillkit::simulator::{Faults, Lifecycle, ShipBobSimulator, SphereSimulator, WapiSimulator};
 
 const USAGE: &str = "\
 usage: cargo run --example simulate -- [options]
@@ -19,6 +19,7 @@ usage: cargo run --example simulate -- [options]
   --bind ADDR            address to listen on (default 127.0.0.1; 0.0.0.0 for other machines)
   --wapi-port PORT       Wapi simulator port (default 8081)
   --sphere-port PORT     Sphere simulator port (default 8082)
+  --shipbob-port PORT    ShipBob simulator port (default 8083)
   --tick-secs N          move every order one step each N seconds; 0 never (default 30)
   --latency-ms N         delay every answer by N ms (default 0)
   --server-errors P      answer HTTP 500 with probability P (default 0)
@@ -27,13 +28,14 @@ usage: cargo run --example simulate -- [options]
   --seed N               seed of the faults and lifecycle picks (default 1)
 
 Environment (overridden by the options): SIM_BIND, SIM_WAPI_PORT, SIM_SPHERE_PORT,
-SIM_TICK_SECS.";
+SIM_SHIPBOB_PORT, SIM_TICK_SECS.";
 
 /// The command line and environment, parsed.
 struct Options {
     bind: IpAddr,
     wapi_port: u16,
     sphere_port: u16,
+    shipbob_port: u16,
     tick_secs: u64,
     latency_ms: u64,
     server_errors: f64,
@@ -55,6 +57,7 @@ fn options() -> Result<Options, String> {
         bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
         wapi_port: 8081,
         sphere_port: 8082,
+        shipbob_port: 8083,
         tick_secs: 30,
         latency_ms: 0,
         server_errors: 0.0,
@@ -70,6 +73,9 @@ fn options() -> Result<Options, String> {
     }
     if let Some(v) = env("SIM_SPHERE_PORT") {
         options.sphere_port = parse("SIM_SPHERE_PORT", &v)?;
+    }
+    if let Some(v) = env("SIM_SHIPBOB_PORT") {
+        options.shipbob_port = parse("SIM_SHIPBOB_PORT", &v)?;
     }
     if let Some(v) = env("SIM_TICK_SECS") {
         options.tick_secs = parse("SIM_TICK_SECS", &v)?;
@@ -92,6 +98,7 @@ fn options() -> Result<Options, String> {
             "--bind" => options.bind = parse(&name, &value)?,
             "--wapi-port" => options.wapi_port = parse(&name, &value)?,
             "--sphere-port" => options.sphere_port = parse(&name, &value)?,
+            "--shipbob-port" => options.shipbob_port = parse(&name, &value)?,
             "--tick-secs" => options.tick_secs = parse(&name, &value)?,
             "--latency-ms" => options.latency_ms = parse(&name, &value)?,
             "--server-errors" => options.server_errors = parse(&name, &value)?,
@@ -142,6 +149,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             (1, Lifecycle::sphere_backordered()),
             (1, Lifecycle::sphere_returned()),
         ])
+        .with_faults(faults.clone())
+        .with_seed(options.seed)
+        .start()
+        .await?;
+    let shipbob = ShipBobSimulator::builder()
+        .with_addr(SocketAddr::new(options.bind, options.shipbob_port))
+        .with_lifecycle_mix([
+            (8, Lifecycle::shipbob_delivered()),
+            (1, Lifecycle::shipbob_delivery_exception()),
+            (1, Lifecycle::shipbob_return_to_sender()),
+        ])
+        .with_split_orders(0.1)
         .with_faults(faults)
         .with_seed(options.seed)
         .start()
@@ -161,6 +180,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("  SPHERE_API_KEY={}", s.api_key.expose());
     println!("  SPHERE_CLIENT_CODE={}", s.client_code);
     println!("  SPHERE_LOCATION_ID={}", s.location_id);
+    println!();
+    let b = shipbob.credentials();
+    println!("ShipBob simulator on {}", shipbob.addr());
+    println!("  SHIPBOB_BASE_URL={}", shipbob.base_url());
+    println!("  SHIPBOB_TOKEN={}", b.token.expose());
+    println!("  SHIPBOB_CHANNEL_ID={}", b.channel_id);
+    println!("  webhooks: POST /2026-07/webhook subscribes a URL of yours (signed deliveries)");
     println!();
     if options.bind.is_unspecified() {
         println!("Listening on every interface: use this host's address instead of 127.0.0.1.");
@@ -184,7 +210,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 break;
             }
             _ = ticks.tick(), if options.tick_secs > 0 => {
-                let moved = wapi.tick() + sphere.tick();
+                let moved = wapi.tick() + sphere.tick() + shipbob.tick();
                 if moved > 0 {
                     println!("tick: {moved} orders moved");
                 }
@@ -192,15 +218,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
 
-    let (ws, ss) = (wapi.stats(), sphere.stats());
+    let (ws, ss, bs) = (wapi.stats(), sphere.stats(), shipbob.stats());
     println!(
-        "\nstopping: wapi served {} requests ({} orders), sphere {} requests ({} orders)",
+        "\nstopping: wapi served {} requests ({} orders), sphere {} requests ({} orders), \
+         shipbob {} requests ({} orders)",
         ws.total_requests(),
         wapi.orders().len(),
         ss.total_requests(),
-        sphere.orders().len()
+        sphere.orders().len(),
+        bs.total_requests(),
+        shipbob.orders().len()
     );
     wapi.shutdown().await;
     sphere.shutdown().await;
+    shipbob.shutdown().await;
     Ok(())
 }

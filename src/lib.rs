@@ -14,7 +14,10 @@
 //! - [`http`]: the one HTTP client the bundled providers share (retries, rate limit, body
 //!   caps, secret redaction);
 //! - [`testkit`] (feature `mock`): a conformance suite any provider can run against itself;
-//! - [`simulator`] (feature `simulator`): stateful HTTP fakes of Wapi and Sphere with fault knobs;
+//! - [`webhook`] (feature `webhook`, on with `shipbob`): verification of Standard Webhooks
+//!   signatures, de-duplication by message id, and ShipBob deliveries as tracking updates;
+//! - [`simulator`] (feature `simulator`): stateful HTTP fakes of Wapi, Sphere and ShipBob with
+//!   fault knobs;
 //! - [`orchestrator`]: instances, routing rules, export on confirmation, the shipment
 //!   records in the host's [`Store`](orchestrator::Store) and the events sent to its
 //!   [`EventSink`](orchestrator::EventSink);
@@ -57,6 +60,8 @@ pub mod simulator;
 mod telemetry;
 #[cfg(any(test, feature = "mock"))]
 pub mod testkit;
+#[cfg(feature = "webhook")]
+pub mod webhook;
 
 pub use error::{Error, ErrorKind, Failure, Result};
 

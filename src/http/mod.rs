@@ -61,7 +61,7 @@ const REDACTED: &[u8] = b"[redacted]";
 
 /// `url` as it may be shown in `Debug` output: any query (where a `?key=` could hide) replaced
 /// by `[redacted]`, any password by `redacted`. Text that is not a URL is cut before its first `?`.
-#[cfg(any(feature = "sphere", feature = "wapi"))]
+#[cfg(any(feature = "sphere", feature = "wapi", feature = "shipbob"))]
 pub(crate) fn redacted_url(url: &str) -> String {
     match Url::parse(url.trim()) {
         Ok(mut parsed) => {
@@ -1077,7 +1077,7 @@ mod tests {
     }
 
     #[test]
-    #[cfg(any(feature = "sphere", feature = "wapi"))]
+    #[cfg(any(feature = "sphere", feature = "wapi", feature = "shipbob"))]
     fn urls_in_debug_output_lose_query_and_password() {
         assert_eq!(
             redacted_url("https://u:pw@api.spherewms.com/v2/wms?key=s3cr3t#x"),

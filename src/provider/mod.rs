@@ -28,6 +28,8 @@ use crate::model::{
 pub(crate) mod hostile_tests;
 #[cfg(any(test, feature = "mock"))]
 pub mod mock;
+#[cfg(feature = "shipbob")]
+pub mod shipbob;
 #[cfg(feature = "sphere")]
 pub mod sphere;
 #[cfg(feature = "wapi")]

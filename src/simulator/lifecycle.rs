@@ -222,7 +222,7 @@ impl Lifecycle {
 
     /// The step an `advance` to `status` lands on, for an order at `current` (see the type's
     /// documentation).
-    fn position_of(&self, status: &str, current: Option<usize>) -> Option<usize> {
+    pub(crate) fn position_of(&self, status: &str, current: Option<usize>) -> Option<usize> {
         let key = normalize_status_key(status);
         let matches = |i: &usize| normalize_status_key(&self.steps[*i].status) == key;
         let from = current.unwrap_or(0);

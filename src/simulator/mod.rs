@@ -49,6 +49,7 @@
 mod faults;
 mod lifecycle;
 mod server;
+mod shipbob;
 mod sphere;
 mod wapi;
 
@@ -56,6 +57,14 @@ use std::collections::BTreeMap;
 
 pub use faults::{FaultCounts, Faults};
 pub use lifecycle::{Lifecycle, Step};
+pub use shipbob::{
+    DEFAULT_CHANNEL_ID as SHIPBOB_DEFAULT_CHANNEL_ID,
+    DEFAULT_LOCATION_ID as SHIPBOB_DEFAULT_LOCATION_ID,
+    DEFAULT_LOCATION_NAME as SHIPBOB_DEFAULT_LOCATION_NAME,
+    DEFAULT_RATE_LIMIT_PER_MINUTE as SHIPBOB_RATE_LIMIT_PER_MINUTE,
+    DEFAULT_TOKEN as SHIPBOB_DEFAULT_TOKEN, ShipBobCredentials, ShipBobInventoryRow,
+    ShipBobSimOrder, ShipBobSimShipment, ShipBobSimulator, ShipBobSimulatorBuilder, WebhookAttempt,
+};
 pub use sphere::{
     DEFAULT_API_KEY, DEFAULT_CLIENT_CODE, DEFAULT_ENVIRONMENT, DEFAULT_LOCATION_ID,
     SphereCredentials, SphereCustomer, SphereInventoryRow, SphereSimulator, SphereSimulatorBuilder,

@@ -1,7 +1,8 @@
 //! Shared test helpers: the fast transport settings and the order variants several test
-//! files use; provider fixtures live in `sphere.rs` and `wapi.rs`.
+//! files use; provider fixtures live in `shipbob.rs`, `sphere.rs` and `wapi.rs`.
 #![allow(dead_code, reason = "each test file uses a different subset")]
 
+pub mod shipbob;
 pub mod sphere;
 pub mod wapi;
 
