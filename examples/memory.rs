@@ -6,7 +6,7 @@
 
 use chrono::{TimeZone, Utc};
 use fulfillkit::model::{DeliveryStatus, ShipmentRef, StatusCode};
-use fulfillkit::orchestrator::{ExportState, MemoryStore, Store};
+use fulfillkit::store::{Effects, ExportState, MemoryStore, Store};
 use fulfillkit::testkit::{sample_order, sample_record};
 
 /// Resident set size in bytes, if the platform tells.
@@ -60,7 +60,7 @@ async fn main() -> fulfillkit::Result<()> {
         record.current_status = history.last().cloned().map(std::sync::Arc::new);
         record.last_reported = record.current_status.clone();
         record.history = history.as_slice().into();
-        store.insert(record).await?;
+        store.insert(record, Effects::none()).await?;
     }
     let after_store = rss().unwrap_or(0);
     let per = |bytes: u64| bytes as f64 / n as f64;

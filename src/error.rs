@@ -180,6 +180,24 @@ pub enum Error {
         /// The names of the rules tried, in order.
         rules_tried: Vec<String>,
     },
+    /// Another replica (or caller) holds the order's edit lease and did not release it in
+    /// time: nothing was sent; try again later.
+    #[error("{what} is busy: another replica is changing it")]
+    Busy {
+        /// What was busy, e.g. `order SO-1001`.
+        what: String,
+    },
+    /// The store failed: the database is down, a query failed, a row could not be read. What
+    /// a [`Store`](crate::store::Store) implementation returns for its own failures; retrying
+    /// later may succeed.
+    #[error("store error during {what}")]
+    Store {
+        /// What was being done, e.g. `claim due shipments`.
+        what: String,
+        /// The underlying error.
+        #[source]
+        source: Source,
+    },
     /// A provider error that fits no other variant: a server error that outlasted the HTTP
     /// client's retries, an unexpected HTTP status, or an adapter's own failure.
     #[error("{}", provider_message(provider, *status, endpoint.as_deref(), message))]
@@ -258,6 +276,10 @@ pub enum ErrorKind {
     NoRoute,
     /// [`Error::Provider`].
     Provider,
+    /// [`Error::Busy`].
+    Busy,
+    /// [`Error::Store`].
+    Store,
 }
 
 impl ErrorKind {
@@ -276,6 +298,8 @@ impl ErrorKind {
             ErrorKind::Protocol => "protocol",
             ErrorKind::NoRoute => "no_route",
             ErrorKind::Provider => "provider",
+            ErrorKind::Busy => "busy",
+            ErrorKind::Store => "store",
         }
     }
 }
@@ -446,12 +470,26 @@ impl Error {
             Error::Protocol { .. } => ErrorKind::Protocol,
             Error::NoRoute { .. } => ErrorKind::NoRoute,
             Error::Provider { .. } => ErrorKind::Provider,
+            Error::Busy { .. } => ErrorKind::Busy,
+            Error::Store { .. } => ErrorKind::Store,
         }
     }
 
     /// The error as a [`Failure`] to store or show.
     pub fn to_failure(&self) -> Failure {
         Failure::from(self)
+    }
+
+    /// A [`Error::Store`] wrapping `source`, for [`Store`](crate::store::Store)
+    /// implementations.
+    pub fn store(
+        what: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Error::Store {
+            what: what.into(),
+            source: Arc::new(source),
+        }
     }
 
     /// A [`Error::Transport`] wrapping `source`.
@@ -468,12 +506,16 @@ impl Error {
     /// Whether the same call may succeed if tried again later, unchanged — the one answer to
     /// that question in the crate; the orchestrator never decides otherwise.
     ///
-    /// True for rate limits, timeouts, transport failures and provider errors the adapter
-    /// found transient (an HTTP 5xx, 408, 425 or 429: [`transient_status`]); false for
+    /// True for rate limits, timeouts, transport failures, a busy order, store failures and
+    /// provider errors the adapter found transient (an HTTP 5xx, 408, 425 or 429: [`transient_status`]); false for
     /// everything that needs a change of data, credentials or an operator.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::RateLimited { .. } | Error::Timeout { .. } | Error::Transport { .. } => true,
+            Error::RateLimited { .. }
+            | Error::Timeout { .. }
+            | Error::Transport { .. }
+            | Error::Busy { .. }
+            | Error::Store { .. } => true,
             Error::Provider { retryable, .. } => *retryable,
             _ => false,
         }

@@ -57,6 +57,7 @@ pub mod orchestrator;
 pub mod provider;
 #[cfg(feature = "simulator")]
 pub mod simulator;
+pub mod store;
 mod telemetry;
 #[cfg(any(test, feature = "mock"))]
 pub mod testkit;

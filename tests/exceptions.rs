@@ -13,6 +13,7 @@ use fulfillkit::model::*;
 use fulfillkit::orchestrator::*;
 use fulfillkit::provider::Capabilities;
 use fulfillkit::provider::mock::MockProvider;
+use fulfillkit::store::Effects;
 use fulfillkit::testkit::sample_order;
 
 /// A clock the test moves by hand, so detection times can be filtered on.
@@ -617,7 +618,7 @@ async fn pending_updates_of_a_suspended_order_are_left_alone() {
         }
         .to_failure(),
     }));
-    s.store.update(stale).await.unwrap();
+    s.store.update(stale, Effects::none()).await.unwrap();
     let calls = update_calls(&s.mock);
     let report = s.orchestrator.retry_pending_updates().await.unwrap();
     assert_eq!((report.attempted, report.skipped), (0, 1), "{report:?}");

@@ -15,6 +15,7 @@ use fulfillkit::model::*;
 use fulfillkit::orchestrator::*;
 use fulfillkit::provider::mock::MockProvider;
 use fulfillkit::provider::{CancelOutcome, Capabilities};
+use fulfillkit::store::Effects;
 use fulfillkit::testkit::{self, sample_order};
 
 fn italy() -> Condition {
@@ -702,7 +703,7 @@ async fn a_stale_intent_is_taken_over_but_a_fresh_one_is_left_alone() {
         },
     );
     intent.order = order.clone().into();
-    store.insert(intent).await.unwrap();
+    store.insert(intent, Effects::none()).await.unwrap();
     let o = Orchestrator::builder()
         .instance(Instance::new("only", "only", mock.clone()))
         .rule(RoutingRule::new("all", Condition::Always, "only"))
@@ -765,17 +766,26 @@ async fn reconcile_completes_intents_left_by_a_crash_without_a_second_order() {
         r.order = sample_order(id).into();
         r
     };
-    store.insert(intent("SO-1", "only")).await.unwrap();
+    store
+        .insert(intent("SO-1", "only"), Effects::none())
+        .await
+        .unwrap();
     // Another died before the create: the provider never saw SO-2.
-    store.insert(intent("SO-2", "only")).await.unwrap();
-    store.insert(intent("SO-3", "refusing")).await.unwrap();
+    store
+        .insert(intent("SO-2", "only"), Effects::none())
+        .await
+        .unwrap();
+    store
+        .insert(intent("SO-3", "refusing"), Effects::none())
+        .await
+        .unwrap();
     // A fresh intent belongs to a live replica.
     let mut fresh = intent("SO-4", "only");
     fresh.export = ExportState::Exporting {
         since: chrono::Utc::now(),
         owner: None,
     };
-    store.insert(fresh).await.unwrap();
+    store.insert(fresh, Effects::none()).await.unwrap();
 
     let o = Orchestrator::builder()
         .instance(Instance::new("only", "only", mock.clone()))

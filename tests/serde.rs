@@ -147,6 +147,7 @@ fn every_public_type_round_trips() {
     requested.address.city = "Padova".into();
     round_trip(&OrderException {
         order_id: "SO-1".into(),
+        seq: 2,
         instance: "wapi-it-cod".into(),
         shipment: ShipmentRef::new("SO-1", "WH0000653702"),
         reason: ExceptionReason::TooLate,

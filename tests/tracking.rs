@@ -13,6 +13,7 @@ use fulfillkit::model::*;
 use fulfillkit::orchestrator::*;
 use fulfillkit::provider::Capabilities;
 use fulfillkit::provider::mock::MockProvider;
+use fulfillkit::store::Effects;
 use fulfillkit::testkit::{TestClock, sample_order};
 
 fn t0() -> DateTime<Utc> {
@@ -520,7 +521,7 @@ async fn pushed_updates_find_re_exported_shipments() {
         },
     );
     record.export_seq = 1;
-    store.insert(record).await.unwrap();
+    store.insert(record, Effects::none()).await.unwrap();
     let o = Orchestrator::builder()
         .instance(Instance::new("i0", "i0", Arc::new(MockProvider::new())))
         .store(store.clone())
@@ -648,7 +649,7 @@ async fn an_answer_about_a_replaced_shipment_is_not_applied() {
     record.history = Arc::default();
     record.current_status = None;
     record.last_reported = None;
-    store.update(record).await.unwrap();
+    store.update(record, Effects::none()).await.unwrap();
 
     let report = poll.await.unwrap().unwrap();
     assert_eq!(report.polled, 1);

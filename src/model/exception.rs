@@ -140,6 +140,10 @@ pub struct SuspendedEdit {
 pub struct OrderException {
     /// The order.
     pub order_id: OrderId,
+    /// The exception's number among the order's exceptions, from 1: an order keeps every
+    /// exception it ever had, the latest with the highest number.
+    #[serde(default)]
+    pub seq: u32,
     /// The instance the order was exported to.
     pub instance: InstanceId,
     /// The provider's shipment the edit was meant for.

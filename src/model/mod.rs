@@ -6,6 +6,7 @@
 
 mod codes;
 mod directory;
+mod event;
 mod exception;
 mod ids;
 mod limits;
@@ -19,6 +20,7 @@ mod waybill;
 
 pub use codes::{is_country_code, is_currency_code};
 pub use directory::{AddressKind, AddressOption, AddressQuery};
+pub use event::{Automation, Event, EventId, EventKind};
 pub use exception::{
     ExceptionReason, KeyField, OrderException, Resolution, ResolutionAction, SuspendedEdit,
 };

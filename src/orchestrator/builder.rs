@@ -9,8 +9,8 @@ use std::time::Duration;
 use chrono::Utc;
 
 use super::{
-    Clock, DirectoryCache, EventSink, Inner, Instance, MemoryStore, NullSink, Orchestrator,
-    PollPolicy, RetryLimits, RoutingRule, StockCache, Store, locks,
+    Clock, DirectoryCache, EditLease, EventSink, Inner, Instance, MemoryStore, NullSink,
+    Orchestrator, PollPolicy, RetryLimits, RoutingRule, StockCache, Store, locks,
 };
 use crate::error::{Error, FieldError, Result};
 
@@ -28,6 +28,10 @@ pub struct OrchestratorBuilder {
     poll_policy: PollPolicy,
     tracking_concurrency: usize,
     retry_limits: RetryLimits,
+    owner: Option<String>,
+    claim_ttl: Duration,
+    edit_lease: EditLease,
+    outbox_grace: Duration,
 }
 
 impl fmt::Debug for OrchestratorBuilder {
@@ -117,6 +121,42 @@ impl OrchestratorBuilder {
         self
     }
 
+    /// The name this orchestrator writes into export intents, tracking claims and edit
+    /// leases (default: `fulfillkit-` and 16 random hex digits). Every process sharing a
+    /// store needs its own: a replica's hostname or pod name plus a start time does; the same
+    /// name in two live processes lets them take each other's claims and leases.
+    pub fn owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = Some(owner.into());
+        self
+    }
+
+    /// How long a tracking claim holds (default 5 minutes): longer than one tracking round
+    /// of a page of shipments. A replica that dies mid-round holds its claimed shipments this
+    /// long, then another replica polls them.
+    pub fn tracking_claim_ttl(mut self, ttl: Duration) -> Self {
+        self.claim_ttl = ttl;
+        self
+    }
+
+    /// The per-order edit lease (defaults: held at most 5 minutes, waited for at most 5
+    /// seconds). An edit, cancel or exception resolution takes it through the store before
+    /// calling the provider, so replicas change one order one at a time; `ttl` bounds how
+    /// long a crashed replica blocks the order (longer than a provider call with its
+    /// retries), `wait` how long a caller waits for another's lease before
+    /// [`Error::Busy`].
+    pub fn edit_lease(mut self, ttl: Duration, wait: Duration) -> Self {
+        self.edit_lease = EditLease { ttl, wait };
+        self
+    }
+
+    /// How old an undelivered event must be before
+    /// [`Orchestrator::deliver_pending_events`] delivers it (default 30 s): younger ones are
+    /// usually on their way to the sink right now, from the call that wrote them.
+    pub fn outbox_grace(mut self, age: Duration) -> Self {
+        self.outbox_grace = age;
+        self
+    }
+
     /// Checks the configuration and builds the orchestrator.
     ///
     /// # Errors
@@ -166,6 +206,17 @@ impl OrchestratorBuilder {
                 ));
             }
         }
+        for (path, duration) in [
+            ("tracking_claim_ttl", self.claim_ttl),
+            ("edit_lease.ttl", self.edit_lease.ttl),
+        ] {
+            if duration.is_zero() {
+                errors.push(FieldError::new(path, "must be positive"));
+            }
+        }
+        if self.owner.as_deref().is_some_and(|o| o.trim().is_empty()) {
+            errors.push(FieldError::new("owner", "must not be empty"));
+        }
         for (i, rule) in self.rules.iter().enumerate() {
             if !by_id.contains_key(&rule.instance) {
                 errors.push(FieldError::new(
@@ -195,7 +246,12 @@ impl OrchestratorBuilder {
                 tracking_concurrency: self.tracking_concurrency,
                 retry_limits: self.retry_limits,
                 locks: locks::OrderLocks::default(),
-                owner: format!("fulfillkit-{:016x}", fastrand::u64(..)),
+                owner: self
+                    .owner
+                    .unwrap_or_else(|| format!("fulfillkit-{:016x}", fastrand::u64(..))),
+                claim_ttl: self.claim_ttl,
+                edit_lease: self.edit_lease,
+                outbox_grace: self.outbox_grace,
             }),
         })
     }
@@ -216,6 +272,13 @@ impl OrchestratorBuilder {
             poll_policy: PollPolicy::default(),
             tracking_concurrency: 4,
             retry_limits: RetryLimits::default(),
+            owner: None,
+            claim_ttl: Duration::from_secs(300),
+            edit_lease: EditLease {
+                ttl: Duration::from_secs(300),
+                wait: Duration::from_secs(5),
+            },
+            outbox_grace: Duration::from_secs(30),
         }
     }
 }

@@ -26,6 +26,11 @@ impl Orchestrator {
     pub async fn cancel(&self, order_id: impl Into<OrderId>) -> Result<CancelOutcome> {
         let order_id = &order_id.into();
         tracing::Span::current().record("order_id", tracing::field::display(order_id));
+        self.with_edit_lease(order_id, self.cancel_leased(order_id))
+            .await
+    }
+
+    async fn cancel_leased(&self, order_id: &OrderId) -> Result<CancelOutcome> {
         let _guard = self.lock_order(order_id).await;
         let record = self.exported_record(order_id).await?;
         if let Some(cancelled) = record
@@ -65,28 +70,21 @@ impl Orchestrator {
     ) -> Result<ShipmentRecord> {
         let now = self.now();
         let status = DeliveryStatus::new(StatusCode::Cancelled, text, now);
-        let mut change = None;
-        let saved = self
-            .modify(record, |r| {
-                change = mark_cancelled(r, &status, now);
-            })
-            .await?;
-        if let Some((from, to)) = change {
-            self.emit(EventKind::DeliveryStatusChanged { from, to }, &saved)
-                .await;
-        }
-        Ok(saved)
+        self.modify(record, |r| {
+            mark_cancelled(r, &status, now).into_iter().collect()
+        })
+        .await
     }
 }
 
 /// Marks `r` cancelled with `status` unless its current status is `Cancelled` already:
-/// history, current and last reported status, no further polls. Returns the change to report
-/// (from, to), or `None` when nothing changed.
+/// history, current and last reported status, no further polls. Returns the change to report,
+/// or `None` when nothing changed.
 pub(crate) fn mark_cancelled(
     r: &mut ShipmentRecord,
     status: &DeliveryStatus,
     now: DateTime<Utc>,
-) -> Option<(Option<Arc<DeliveryStatus>>, Arc<DeliveryStatus>)> {
+) -> Option<EventKind> {
     if r.current_status
         .as_ref()
         .is_some_and(|s| s.code == StatusCode::Cancelled)
@@ -98,5 +96,8 @@ pub(crate) fn mark_cancelled(
     r.current_status = Some(Arc::clone(&shared));
     r.next_poll_at = None;
     r.updated_at = now;
-    Some((r.last_reported.replace(Arc::clone(&shared)), shared))
+    Some(EventKind::DeliveryStatusChanged {
+        from: r.last_reported.replace(Arc::clone(&shared)),
+        to: shared,
+    })
 }

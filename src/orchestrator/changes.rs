@@ -27,7 +27,9 @@ use super::{
     PendingUpdate, ShipmentRecord, numbering,
 };
 use crate::error::{Error, Failure, Result};
-use crate::model::{ExceptionReason, KeyField, Order, OrderException, SuspendedEdit, Waybill};
+use crate::model::{
+    ExceptionReason, KeyField, Order, OrderException, OrderId, SuspendedEdit, Waybill,
+};
 use crate::provider::UpdateOutcome;
 
 /// Most edits kept on one exception while it is open; older ones are dropped first (the
@@ -164,6 +166,11 @@ impl Orchestrator {
     /// stored, so the next call tries again. Store errors.
     #[tracing::instrument(name = "fulfillkit.order_changed", skip_all, fields(order_id = %order.id))]
     pub async fn on_order_changed(&self, order: &Order) -> Result<ChangeOutcome> {
+        self.with_edit_lease(&order.id, self.order_changed(order))
+            .await
+    }
+
+    async fn order_changed(&self, order: &Order) -> Result<ChangeOutcome> {
         let _guard = self.lock_order(&order.id).await;
         let Some(record) = self.inner.store.get(&order.id).await? else {
             return Ok(ChangeOutcome::NotExported);
@@ -213,71 +220,93 @@ impl Orchestrator {
             .await?
         {
             for listed in page {
-                let _guard = self.lock_order(&listed.order_id).await;
-                // Re-read under the lock: an edit may have been settled since the listing.
-                let Some(record) = self.inner.store.get(&listed.order_id).await? else {
-                    report.skipped += 1;
-                    continue;
-                };
-                let Some(pending) = record.pending_update.clone() else {
-                    report.skipped += 1;
-                    continue;
-                };
-                let instance = match self.instance(&record.instance) {
-                    Some(i) if record.shipment().is_some() => i,
-                    _ => {
-                        report.skipped += 1;
-                        continue;
-                    }
-                };
-                if record.automation == Automation::Suspended {
-                    report.skipped += 1;
-                    continue;
-                }
-                report.attempted += 1;
-                let outcome = self
-                    .push_update(
-                        record.clone(),
-                        instance,
-                        &pending.order,
-                        &pending.waybill,
-                        pending.changed_fields.clone(),
+                // Another replica editing the order right now: its edit goes first, this
+                // one is tried again next time.
+                match self
+                    .with_edit_lease(
+                        &listed.order_id,
+                        self.retry_pending(&listed.order_id, &mut report),
                     )
-                    .instrument(tracing::info_span!(
-                        "fulfillkit.order_changed",
-                        order_id = %record.order_id,
-                        instance = %record.instance
-                    ))
-                    .await;
-                match outcome {
-                    Ok(ChangeOutcome::Applied { .. } | ChangeOutcome::AlreadyAtProvider { .. }) => {
-                        report.applied += 1
-                    }
-                    Ok(ChangeOutcome::Exception { .. }) => report.exceptions += 1,
-                    Ok(_) => report.failed += 1,
-                    Err(error) => {
-                        // Retrying cannot fix it (a permanent refusal, a 403, a 410): the
-                        // edit goes to an operator with the failure, nothing is lost.
-                        let failure = error.to_failure();
-                        let raised = self
-                            .raise(
-                                record,
-                                &pending.order,
-                                pending.changed_fields.clone(),
-                                ExceptionReason::ProviderFailed,
-                                Some(failure.message),
-                            )
-                            .await?;
-                        if matches!(raised, ChangeOutcome::Exception { .. }) {
-                            report.exceptions += 1;
-                        } else {
-                            report.skipped += 1;
-                        }
-                    }
+                    .await
+                {
+                    Err(Error::Busy { .. }) => report.skipped += 1,
+                    Err(error) => return Err(error),
+                    Ok(()) => {}
                 }
             }
         }
         Ok(report)
+    }
+
+    /// Sends the pending edit of `order_id` again, if it still has one.
+    async fn retry_pending(
+        &self,
+        order_id: &OrderId,
+        report: &mut UpdateRetryReport,
+    ) -> Result<()> {
+        let _guard = self.lock_order(order_id).await;
+        // Re-read under the lock: an edit may have been settled since the listing.
+        let Some(record) = self.inner.store.get(order_id).await? else {
+            report.skipped += 1;
+            return Ok(());
+        };
+        let Some(pending) = record.pending_update.clone() else {
+            report.skipped += 1;
+            return Ok(());
+        };
+        let instance = match self.instance(&record.instance) {
+            Some(i) if record.shipment().is_some() => i,
+            _ => {
+                report.skipped += 1;
+                return Ok(());
+            }
+        };
+        if record.automation == Automation::Suspended {
+            report.skipped += 1;
+            return Ok(());
+        }
+        report.attempted += 1;
+        let outcome = self
+            .push_update(
+                record.clone(),
+                instance,
+                &pending.order,
+                &pending.waybill,
+                pending.changed_fields.clone(),
+            )
+            .instrument(tracing::info_span!(
+                "fulfillkit.order_changed",
+                order_id = %record.order_id,
+                instance = %record.instance
+            ))
+            .await;
+        match outcome {
+            Ok(ChangeOutcome::Applied { .. } | ChangeOutcome::AlreadyAtProvider { .. }) => {
+                report.applied += 1
+            }
+            Ok(ChangeOutcome::Exception { .. }) => report.exceptions += 1,
+            Ok(_) => report.failed += 1,
+            Err(error) => {
+                // Retrying cannot fix it (a permanent refusal, a 403, a 410): the
+                // edit goes to an operator with the failure, nothing is lost.
+                let failure = error.to_failure();
+                let raised = self
+                    .raise(
+                        record,
+                        &pending.order,
+                        pending.changed_fields.clone(),
+                        ExceptionReason::ProviderFailed,
+                        Some(failure.message),
+                    )
+                    .await?;
+                if matches!(raised, ChangeOutcome::Exception { .. }) {
+                    report.exceptions += 1;
+                } else {
+                    report.skipped += 1;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Sends `order` (an edit of `record`'s order, already checked) to the provider and
@@ -307,20 +336,16 @@ impl Orchestrator {
         .await;
         match answer {
             Ok(UpdateOutcome::Applied) => {
-                let saved = self.settle(record, order, waybill).await?;
-                self.emit(
-                    EventKind::OrderUpdated {
-                        changed_fields: changed.clone(),
-                    },
-                    &saved,
-                )
-                .await;
+                let event = EventKind::OrderUpdated {
+                    changed_fields: changed.clone(),
+                };
+                self.settle(record, order, waybill, Some(event)).await?;
                 Ok(ChangeOutcome::Applied {
                     changed_fields: changed,
                 })
             }
             Ok(UpdateOutcome::NoChange) => {
-                self.settle(record, order, waybill).await?;
+                self.settle(record, order, waybill, None).await?;
                 Ok(ChangeOutcome::AlreadyAtProvider {
                     changed_fields: changed,
                 })
@@ -372,6 +397,7 @@ impl Orchestrator {
                         last_failure: failure.clone(),
                     }));
                     r.updated_at = now;
+                    Vec::new()
                 })
                 .await?;
                 Ok(ChangeOutcome::Pending {
@@ -383,12 +409,13 @@ impl Orchestrator {
         }
     }
 
-    /// The provider has `order`: it becomes the record's version.
+    /// The provider has `order`: it becomes the record's version (with `event`, if any).
     async fn settle(
         &self,
         record: ShipmentRecord,
         order: &Order,
         waybill: &Waybill,
+        event: Option<EventKind>,
     ) -> Result<ShipmentRecord> {
         let now = self.now();
         let fingerprints = Fingerprints::of(order);
@@ -404,6 +431,7 @@ impl Orchestrator {
                 r.pending_update = None;
             }
             r.updated_at = now;
+            event.iter().cloned().collect()
         })
         .await
     }
@@ -446,7 +474,9 @@ impl Orchestrator {
             .len()
             .saturating_sub(MAX_SUSPENDED_EDITS);
         exception.later_edits.drain(..excess);
-        self.inner.store.put_exception(exception).await?;
+        // Written with the record (its version guards the exception too).
+        self.modify_with(record.clone(), Some(&exception), |_| Vec::new())
+            .await?;
         Ok(ChangeOutcome::Suspended {
             changed_fields,
             recorded: true,
@@ -483,6 +513,7 @@ impl Orchestrator {
                 r.fingerprints = fingerprints.clone();
                 r.updated_at = now;
             }
+            Vec::new()
         })
         .await?;
         Ok(())

@@ -9,8 +9,8 @@
 use std::sync::Arc;
 
 use super::{
-    Automation, ChangeOutcome, EventKind, ExceptionFilter, ExportOutcome, ExportState,
-    Orchestrator, PAGE, ShipmentRecord, Target, Trigger,
+    Automation, ChangeOutcome, EventKind, ExceptionCursor, ExceptionFilter, ExportOutcome,
+    ExportState, Orchestrator, PAGE, ShipmentRecord, Target, Trigger,
 };
 use crate::error::{Error, ErrorKind, Failure, FieldError, Result};
 use crate::model::{
@@ -23,10 +23,11 @@ use crate::provider::CancelOutcome;
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ExceptionPage {
-    /// The exceptions, ordered by order id.
+    /// The exceptions, ordered by order id, then by their number within the order.
     pub exceptions: Vec<OrderException>,
-    /// Pass this as `after` for the next page; `None` on the last page.
-    pub next_after: Option<OrderId>,
+    /// Pass this as `after` for the next page; `None` on the last page. Its text form
+    /// (`to_string()`, read back with `parse()`) fits in a query string.
+    pub next_after: Option<ExceptionCursor>,
 }
 
 impl Orchestrator {
@@ -46,7 +47,8 @@ impl Orchestrator {
     }
 
     /// One page of exceptions passing `filter` (open or resolved, by instance, by detection
-    /// time), ordered by order id, starting after `after`, at most `limit` (1 to 500).
+    /// time), ordered by order id and then by their number within the order (an order keeps
+    /// every exception it had), starting after `after`, at most `limit` (1 to 500).
     ///
     /// # Errors
     ///
@@ -54,7 +56,7 @@ impl Orchestrator {
     pub async fn exceptions(
         &self,
         filter: &ExceptionFilter,
-        after: Option<&OrderId>,
+        after: Option<&ExceptionCursor>,
         limit: usize,
     ) -> Result<ExceptionPage> {
         let limit = limit.clamp(1, PAGE);
@@ -64,12 +66,33 @@ impl Orchestrator {
             .list_exceptions(filter, after, limit)
             .await?;
         let next_after = (exceptions.len() == limit)
-            .then(|| exceptions.last().map(|e| e.order_id.clone()))
+            .then(|| exceptions.last().map(ExceptionCursor::of))
             .flatten();
         Ok(ExceptionPage {
             exceptions,
             next_after,
         })
+    }
+
+    /// The latest exception of an order, open or resolved.
+    ///
+    /// # Errors
+    ///
+    /// Store errors.
+    pub async fn exception(&self, order_id: impl Into<OrderId>) -> Result<Option<OrderException>> {
+        self.inner.store.exception(&order_id.into()).await
+    }
+
+    /// Every exception an order had, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// Store errors.
+    pub async fn exception_history(
+        &self,
+        order_id: impl Into<OrderId>,
+    ) -> Result<Vec<OrderException>> {
+        self.inner.store.exception_history(&order_id.into()).await
     }
 
     /// Resolves the open exception of `order_id` as the operator decided, resumes automation
@@ -110,6 +133,15 @@ impl Orchestrator {
                 vec![FieldError::new("by", "must name who resolved it")],
             ));
         }
+        self.with_edit_lease(order_id, self.resolve_leased(order_id, resolution))
+            .await
+    }
+
+    async fn resolve_leased(
+        &self,
+        order_id: &OrderId,
+        resolution: Resolution,
+    ) -> Result<OrderException> {
         if resolution.action == ResolutionAction::Reexport {
             // Cancels and exports outside the order lock, since `export` takes it itself.
             self.reexport(order_id).await?;
@@ -126,36 +158,27 @@ impl Orchestrator {
                 now,
             )
         });
-        let mut status_change = None;
-        // The record resumes before the exception is marked resolved: a crash in between
-        // leaves the exception open, and resolving it again is harmless.
-        let saved = self
-            .modify(record, |r| {
-                r.automation = Automation::Active;
-                r.pending_update = None;
-                status_change = cancelled
-                    .as_ref()
-                    .and_then(|status| super::mark_cancelled(r, status, now));
-                r.updated_at = now;
-            })
-            .await?;
         let resolved = OrderException {
             resolution: Some(resolution),
             resolved_at: Some(now),
             ..exception
         };
-        self.inner.store.put_exception(resolved.clone()).await?;
-        if let Some((from, to)) = status_change {
-            self.emit(EventKind::DeliveryStatusChanged { from, to }, &saved)
-                .await;
-        }
-        self.emit(
-            EventKind::ExceptionResolved {
-                exception: resolved.clone(),
-            },
-            &saved,
-        )
-        .await;
+        // One write: the record resumes, the exception is resolved, the events are stored.
+        self.modify_with(record, Some(&resolved), |r| {
+            r.automation = Automation::Active;
+            r.pending_update = None;
+            r.updated_at = now;
+            let cancelled = cancelled
+                .as_ref()
+                .and_then(|status| super::mark_cancelled(r, status, now));
+            cancelled
+                .into_iter()
+                .chain([EventKind::ExceptionResolved {
+                    exception: resolved.clone(),
+                }])
+                .collect()
+        })
+        .await?;
         Ok(resolved)
     }
 
@@ -217,33 +240,28 @@ impl Orchestrator {
                 ),
                 false,
             );
-            let mut change = None;
             // The old shipment is gone and the new one not made yet: a failed export says so
             // honestly (not retryable by automation, which is suspended anyway), and `export`
             // accepts it. The new shipment starts a new history.
-            let saved = self
-                .modify(record, |r| {
-                    change = super::mark_cancelled(r, &cancelled, now);
-                    r.export = ExportState::Failed {
-                        retryable: false,
-                        failure: failure.clone(),
-                        attempts: 0,
-                        since: now,
-                    };
-                    r.export_seq += 1;
-                    r.current_status = None;
-                    r.history = Arc::default();
-                    r.last_reported = None;
-                    r.next_poll_at = None;
-                    r.tracking_stopped = false;
-                    r.pending_update = None;
-                    r.updated_at = now;
-                })
-                .await?;
-            if let Some((from, to)) = change {
-                self.emit(EventKind::DeliveryStatusChanged { from, to }, &saved)
-                    .await;
-            }
+            self.modify(record, |r| {
+                let change = super::mark_cancelled(r, &cancelled, now);
+                r.export = ExportState::Failed {
+                    retryable: false,
+                    failure: failure.clone(),
+                    attempts: 0,
+                    since: now,
+                };
+                r.export_seq += 1;
+                r.current_status = None;
+                r.history = Arc::default();
+                r.last_reported = None;
+                r.next_poll_at = None;
+                r.tracking_stopped = false;
+                r.pending_update = None;
+                r.updated_at = now;
+                change.into_iter().collect()
+            })
+            .await?;
         }
         drop(guard);
 
@@ -305,8 +323,15 @@ impl Orchestrator {
         let Some(shipment) = current.shipment().cloned() else {
             return Ok(ChangeOutcome::NotExported);
         };
+        let seq = self
+            .inner
+            .store
+            .exception(&current.order_id)
+            .await?
+            .map_or(1, |latest| latest.seq.saturating_add(1));
         let exception = OrderException {
             order_id: current.order_id.clone(),
+            seq,
             instance: current.instance.clone(),
             shipment,
             reason,
@@ -320,24 +345,16 @@ impl Orchestrator {
             resolution: None,
             resolved_at: None,
         };
-        // The exception first: a crash before the record is suspended leaves an open
-        // exception and an active record, and the next edit raises it again; the other order
-        // could leave a suspended order with nothing to resolve.
-        self.inner.store.put_exception(exception.clone()).await?;
-        let saved = self
-            .modify(current, |r| {
-                r.automation = Automation::Suspended;
-                r.pending_update = None;
-                r.updated_at = now;
-            })
-            .await?;
-        self.emit(
-            EventKind::ExceptionRaised {
+        // One write: the exception, the suspended record and the event.
+        self.modify_with(current, Some(&exception), |r| {
+            r.automation = Automation::Suspended;
+            r.pending_update = None;
+            r.updated_at = now;
+            vec![EventKind::ExceptionRaised {
                 exception: exception.clone(),
-            },
-            &saved,
-        )
-        .await;
+            }]
+        })
+        .await?;
         Ok(ChangeOutcome::Exception { exception })
     }
 }

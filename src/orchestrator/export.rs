@@ -16,6 +16,7 @@ use super::{
 };
 use crate::error::{Error, FieldError, Result};
 use crate::model::{DeliveryStatus, InstanceId, Order, OrderId, Shipment, ShipmentRef, Waybill};
+use crate::store::Effects;
 
 /// The result of [`Orchestrator::on_order_confirmed`] and [`Orchestrator::export_to`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -278,7 +279,7 @@ impl Orchestrator {
             None => Ok(self
                 .inner
                 .store
-                .insert(intent.clone())
+                .insert(intent.clone(), Effects::none())
                 .await?
                 .then_some(intent)),
             Some(record) => {
@@ -288,7 +289,7 @@ impl Orchestrator {
                 intent.export_seq = record.export_seq;
                 intent.history = record.history;
                 intent.current_status = record.current_status;
-                match self.inner.store.update(intent).await {
+                match self.inner.store.update(intent, Effects::none()).await {
                     Ok(saved) => Ok(Some(saved)),
                     Err(Error::Conflict { .. }) => Ok(None),
                     Err(e) => Err(e),
@@ -312,28 +313,23 @@ impl Orchestrator {
             at,
         };
         let first_status = shipment.status.clone();
-        let saved = self
-            .modify(intent, |r| {
-                r.export = exported.clone();
-                if let Some(status) = &first_status {
-                    r.push_status(status.clone());
-                    // Announced by the Exported event: the first poll that finds it unchanged
-                    // has no news.
-                    let shared = Arc::new(status.clone());
-                    r.current_status = Some(Arc::clone(&shared));
-                    r.last_reported = Some(shared);
-                }
-                r.updated_at = at;
-            })
-            .await?;
-        self.emit(
-            EventKind::Exported {
+        self.modify(intent, |r| {
+            r.export = exported.clone();
+            if let Some(status) = &first_status {
+                r.push_status(status.clone());
+                // Announced by the Exported event: the first poll that finds it unchanged
+                // has no news.
+                let shared = Arc::new(status.clone());
+                r.current_status = Some(Arc::clone(&shared));
+                r.last_reported = Some(shared);
+            }
+            r.updated_at = at;
+            vec![EventKind::Exported {
                 shipment: shipment.reference.clone(),
                 tracking_number: shipment.tracking_number.clone(),
-            },
-            &saved,
-        )
-        .await;
+            }]
+        })
+        .await?;
         Ok(ExportOutcome::Exported {
             instance: instance.id.clone(),
             shipment,
@@ -359,14 +355,15 @@ impl Orchestrator {
             attempts,
             since,
         };
-        let saved = self
-            .modify(intent, |r| {
-                r.export = failed.clone();
-                r.updated_at = at;
-            })
-            .await?;
-        self.emit(EventKind::ExportFailed { retryable, failure }, &saved)
-            .await;
+        self.modify(intent, |r| {
+            r.export = failed.clone();
+            r.updated_at = at;
+            vec![EventKind::ExportFailed {
+                retryable,
+                failure: failure.clone(),
+            }]
+        })
+        .await?;
         Ok(())
     }
 

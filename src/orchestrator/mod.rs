@@ -51,7 +51,6 @@ mod numbering;
 mod recovery;
 mod routing;
 mod stock;
-mod store;
 mod tracking;
 
 use std::collections::HashMap;
@@ -64,7 +63,7 @@ use chrono::{DateTime, Utc};
 pub use builder::OrchestratorBuilder;
 pub use changes::{ChangeOutcome, UpdateRetryReport};
 pub use directory::DEFAULT_ADDRESS_LIMIT;
-pub use events::{ChannelSink, CollectingSink, Event, EventKind, EventSink, NullSink};
+pub use events::{ChannelSink, CollectingSink, EventSink, NullSink};
 pub use exceptions::ExceptionPage;
 pub use export::ExportOutcome;
 pub use instance::{AcceptedPayment, Instance, InstanceSettings};
@@ -72,8 +71,11 @@ pub use numbering::provider_order_id;
 pub use recovery::{ReconcileReport, RetryLimits, RetryReport};
 pub use routing::{Condition, PaymentKind, Predicate, Route, RoutingRule};
 pub use stock::{LineStock, OrderStock, StockSyncFailure, StockSyncReport};
-pub use store::{
-    Automation, ExceptionFilter, ExportState, Fingerprint, Fingerprints, MemoryStore,
+// The records and the store live in `crate::store`, the events in `crate::model`; the
+// orchestrator's API names them, so they are at hand here too.
+pub use crate::model::{Automation, Event, EventId, EventKind};
+pub use crate::store::{
+    ExceptionCursor, ExceptionFilter, ExportState, Fingerprint, Fingerprints, MemoryStore,
     PendingUpdate, ShipmentRecord, Store,
 };
 pub use tracking::{PollPolicy, SyncReport, TrackingError};
@@ -86,7 +88,8 @@ use export::{Target, Trigger};
 use stock::StockCache;
 
 use crate::error::{Error, Operation, Result};
-use crate::model::{InstanceId, Order, OrderId, Waybill, WaybillForm};
+use crate::model::{InstanceId, Order, OrderException, OrderId, Waybill, WaybillForm};
+use crate::store::Effects;
 use crate::telemetry;
 
 /// The orchestrator's source of "now"; inject one in tests.
@@ -121,8 +124,30 @@ struct Inner {
     tracking_concurrency: usize,
     retry_limits: RetryLimits,
     locks: locks::OrderLocks,
-    /// Names this orchestrator in the export intents it writes.
+    /// Names this orchestrator in the export intents, claims and leases it writes.
     owner: String,
+    /// How long a tracking claim holds (a replica that dies mid-round holds its shipments
+    /// this long).
+    claim_ttl: Duration,
+    /// How long an order's edit lease holds, and how long a caller waits for another's.
+    edit_lease: EditLease,
+    /// How old an undelivered event must be before `deliver_pending_events` takes it.
+    outbox_grace: Duration,
+}
+
+/// The edit lease settings ([`OrchestratorBuilder::edit_lease`]).
+#[derive(Debug, Clone, Copy)]
+struct EditLease {
+    ttl: Duration,
+    wait: Duration,
+}
+
+/// `now + ttl`, or the last representable time when that is beyond it.
+fn claim_until(now: DateTime<Utc>, ttl: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(ttl)
+        .ok()
+        .and_then(|ttl| now.checked_add_signed(ttl))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 impl fmt::Debug for Orchestrator {
@@ -240,20 +265,39 @@ impl Orchestrator {
             .await
     }
 
-    /// Applies `change` to `record` and stores it with compare-and-swap; on a conflict,
+    /// Applies `change` to `record` and stores it with compare-and-swap, with the events
+    /// `change` returns in the same write (the outbox), then delivers them; on a conflict,
     /// re-reads the record and applies `change` again, so a concurrent change is kept.
     async fn modify(
         &self,
+        record: ShipmentRecord,
+        change: impl FnMut(&mut ShipmentRecord) -> Vec<EventKind>,
+    ) -> Result<ShipmentRecord> {
+        self.modify_with(record, None, change).await
+    }
+
+    /// [`Self::modify`], storing `exception` in the same write.
+    async fn modify_with(
+        &self,
         mut record: ShipmentRecord,
-        mut change: impl FnMut(&mut ShipmentRecord),
+        exception: Option<&OrderException>,
+        mut change: impl FnMut(&mut ShipmentRecord) -> Vec<EventKind>,
     ) -> Result<ShipmentRecord> {
         let order_id = record.order_id.clone();
         let mut last_error = None;
         for _ in 0..CAS_ATTEMPTS {
-            change(&mut record);
+            let kinds = change(&mut record);
+            let events = self.events_for(&record, kinds);
+            let effects = Effects {
+                events: events.clone(),
+                exception: exception.cloned(),
+            };
             // The record moves into the store: on a conflict it is read again anyway.
-            match self.inner.store.update(record).await {
-                Ok(saved) => return Ok(saved),
+            match self.inner.store.update(record, effects).await {
+                Ok(saved) => {
+                    self.deliver(events).await;
+                    return Ok(saved);
+                }
                 Err(e @ Error::Conflict { .. }) => {
                     last_error = Some(e);
                     record = self.record(&order_id).await?;
@@ -291,33 +335,41 @@ impl Orchestrator {
         })
     }
 
-    async fn emit(&self, kind: EventKind, record: &ShipmentRecord) {
-        telemetry::event_emitted(kind.name());
-        match &kind {
-            EventKind::DeliveryStatusChanged { to, .. } => {
-                telemetry::status_change(record.instance.as_str(), to.code.as_str());
-            }
-            EventKind::ExceptionRaised { exception } => {
-                telemetry::exception_raised(record.instance.as_str(), exception.reason.as_str());
-            }
-            EventKind::ExceptionResolved { exception } => {
-                if let Some(resolution) = &exception.resolution {
-                    telemetry::exception_resolved(
-                        record.instance.as_str(),
-                        resolution.action.as_str(),
-                    );
-                }
-            }
-            _ => {}
+    /// The events of `kinds` about `record` as it is after the change, stamped now.
+    fn events_for(&self, record: &ShipmentRecord, kinds: Vec<EventKind>) -> Vec<Event> {
+        if kinds.is_empty() {
+            return Vec::new();
         }
-        let event = Event::for_order(
-            kind,
-            record.order_id.clone(),
-            record.instance.clone(),
-            self.now(),
-            record.automation,
-        );
-        self.inner.events.emit(event).await;
+        let now = self.now();
+        kinds
+            .into_iter()
+            .map(|kind| {
+                Event::for_order(
+                    kind,
+                    record.order_id.clone(),
+                    record.instance.clone(),
+                    now,
+                    record.automation,
+                )
+            })
+            .collect()
+    }
+
+    /// Hands stored events to the sink, in order, and marks them delivered. A failure to mark
+    /// them leaves them pending: [`Self::deliver_pending_events`] delivers them again (at
+    /// least once; hosts deduplicate by id).
+    async fn deliver(&self, events: Vec<Event>) {
+        if events.is_empty() {
+            return;
+        }
+        let ids: Vec<EventId> = events.iter().map(|e| e.id.clone()).collect();
+        for event in events {
+            observe_event(&event);
+            self.inner.events.emit(event).await;
+        }
+        if let Err(error) = self.inner.store.mark_delivered(&ids).await {
+            tracing::warn!(%error, events = ids.len(), "delivered events not marked; they will be delivered again");
+        }
     }
 
     fn now(&self) -> DateTime<Utc> {
@@ -364,6 +416,26 @@ impl Pages {
         }
         self.after = Some(last.order_id.clone());
         Ok(Some(page))
+    }
+}
+
+/// Records an event about to reach the sink in the metrics.
+fn observe_event(event: &Event) {
+    telemetry::event_emitted(event.kind.name());
+    let instance = event.instance.as_str();
+    match &event.kind {
+        EventKind::DeliveryStatusChanged { to, .. } => {
+            telemetry::status_change(instance, to.code.as_str());
+        }
+        EventKind::ExceptionRaised { exception } => {
+            telemetry::exception_raised(instance, exception.reason.as_str());
+        }
+        EventKind::ExceptionResolved { exception } => {
+            if let Some(resolution) = &exception.resolution {
+                telemetry::exception_resolved(instance, resolution.action.as_str());
+            }
+        }
+        _ => {}
     }
 }
 

@@ -94,6 +94,9 @@ pub struct ReconcileReport {
     pub failed: usize,
     /// Of those, younger than `min_age` and left to their owner.
     pub left_alone: usize,
+    /// Undelivered events found in the store's outbox and delivered
+    /// ([`Orchestrator::deliver_pending_events`]).
+    pub events_delivered: usize,
 }
 
 impl Orchestrator {
@@ -152,8 +155,10 @@ impl Orchestrator {
         Ok(report)
     }
 
-    /// Completes export intents left behind by a process that died between the provider's
-    /// create and the record's save. **Call it at start-up**, before serving confirmations.
+    /// Completes what a process that died left behind: export intents written before the
+    /// provider's create whose result was never saved, and events stored but never handed to
+    /// the sink ([`Self::deliver_pending_events`]). **Call it at start-up**, before serving
+    /// confirmations, and from time to time.
     ///
     /// Each intent at least `min_age` old is exported again through the provider's idempotent
     /// create: a provider that can look the order up (Sphere) returns the existing shipment; one
@@ -196,7 +201,56 @@ impl Orchestrator {
                 }
             }
         }
+        report.events_delivered = self.deliver_pending_events().await?;
         Ok(report)
+    }
+
+    /// Delivers the events the store's outbox still holds — written with their change, never
+    /// marked delivered (the process died before its sink took them, or marking them failed)
+    /// — to the sink, oldest first, and marks them delivered; returns how many. Events younger
+    /// than the builder's [`outbox_grace`](super::OrchestratorBuilder::outbox_grace) are left
+    /// to the call that wrote them.
+    ///
+    /// Delivery is at least once: an event whose delivery raced this one may reach the sink
+    /// twice, with the same [`Event::id`](crate::model::Event) — deduplicate by it.
+    ///
+    /// # Errors
+    ///
+    /// Store errors, and [`Error::Protocol`] for a store that lists an event again after it
+    /// was marked delivered (instead of delivering it for ever).
+    #[tracing::instrument(name = "fulfillkit.deliver_pending_events", skip_all)]
+    pub async fn deliver_pending_events(&self) -> Result<usize> {
+        let grace =
+            chrono::Duration::from_std(self.inner.outbox_grace).unwrap_or(chrono::Duration::MAX);
+        let now = self.now();
+        let before = now
+            .checked_sub_signed(grace)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let mut delivered = std::collections::HashSet::new();
+        loop {
+            let page = self.inner.store.pending_events(before, PAGE).await?;
+            let full = page.len() == PAGE;
+            if page.is_empty() {
+                break;
+            }
+            if let Some(again) = page.iter().find(|e| delivered.contains(&e.id)) {
+                return Err(Error::protocol(format!(
+                    "the store listed event {} as pending after it was marked delivered",
+                    again.id
+                )));
+            }
+            let ids: Vec<_> = page.iter().map(|e| e.id.clone()).collect();
+            for event in page {
+                super::observe_event(&event);
+                self.inner.events.emit(event).await;
+            }
+            self.inner.store.mark_delivered(&ids).await?;
+            delivered.extend(ids);
+            if !full {
+                break;
+            }
+        }
+        Ok(delivered.len())
     }
 
     /// Attaches an order that exists at its provider to its record, by the provider's
@@ -294,16 +348,12 @@ impl Orchestrator {
                 r.export = exported.clone();
                 r.next_poll_at = None;
                 r.updated_at = at;
+                vec![EventKind::Exported {
+                    shipment: shipment.clone(),
+                    tracking_number: None,
+                }]
             })
             .await?;
-        self.emit(
-            EventKind::Exported {
-                shipment: shipment.clone(),
-                tracking_number: None,
-            },
-            &saved,
-        )
-        .await;
         self.ingest_locked(instance, saved, update).await?;
         self.record(order_id).await
     }

@@ -23,10 +23,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::events::{Event, EventKind};
-use super::store::Automation;
 use super::{Instance, Orchestrator};
 use crate::error::{Error, Operation, Result};
+use crate::model::{Automation, Event, EventId, EventKind};
 use crate::model::{InstanceId, Order, Sku, StockDisplay, StockLevel};
 
 /// The stock of one cart line at the instance of its order.
@@ -366,6 +365,7 @@ impl Orchestrator {
             for (sku, from, to) in changes {
                 let level = instance.settings.stock_policy.thresholds.level(to);
                 let event = Event {
+                    id: EventId::random(),
                     kind: EventKind::StockChanged {
                         sku,
                         from,

@@ -22,11 +22,16 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
-use super::{EventKind, ExportState, Instance, Orchestrator, PAGE, ShipmentRecord, numbering};
+use super::{
+    EventKind, ExportState, Instance, Orchestrator, PAGE, ShipmentRecord, claim_until, numbering,
+};
 use crate::error::{ErrorKind, Failure, FieldError, Result};
 use crate::model::{
     Address, DeliveryStatus, InstanceId, OrderId, Payment, PickupPoint, ShipmentRef, StatusCode,
     StatusTable, TrackingUpdate, is_reportable_change, merge_statuses, merge_statuses_owned,
+};
+use crate::store::{
+    DuePosition, DueQuery, HistoryWrite, Lease, TrackingWrite, TrackingWriteOutcome,
 };
 
 /// When each shipment is polled next, by its current status.
@@ -211,8 +216,8 @@ impl SyncReport {
 /// Where the listing of one instance's due shipments stands.
 #[derive(Default)]
 struct Listing {
-    /// The last order id listed.
-    after: Option<OrderId>,
+    /// The last position claimed.
+    after: Option<DuePosition>,
     /// Due shipments not yet in a batch (taken from the front: a `Vec` moved the rest of
     /// the page for every batch).
     due: VecDeque<ShipmentRecord>,
@@ -270,11 +275,43 @@ impl Joined {
     }
 }
 
-/// What applying one update did to a record.
+/// A provider's statuses merged into a history, once per answer.
+struct Merged {
+    /// The history they were merged into.
+    base: Arc<[DeliveryStatus]>,
+    /// The result (`base` itself when the answer held nothing new).
+    history: Arc<[DeliveryStatus]>,
+    /// The current status of the result.
+    current: Option<Arc<DeliveryStatus>>,
+}
+
+/// What merging an answer into a record did.
 #[derive(Default)]
-struct Applied {
-    changed: Option<(Option<Arc<DeliveryStatus>>, Arc<DeliveryStatus>)>,
-    stopped: Option<String>,
+struct Tracked {
+    /// The change to report, if the current status really changed.
+    event: Option<EventKind>,
+    /// Tracking stops: the status is final.
+    stopped: bool,
+}
+
+/// A tracking result ready to write, with what is needed to merge it again after a conflict.
+struct Prepared {
+    write: TrackingWrite,
+    merged: Merged,
+    polled: Option<ShipmentRef>,
+    stopped: bool,
+}
+
+/// How the history of a record moved from `before` to `after`: kept, grown at the end (the
+/// usual news), or replaced.
+fn history_write(before: &Arc<[DeliveryStatus]>, after: &Arc<[DeliveryStatus]>) -> HistoryWrite {
+    if Arc::ptr_eq(before, after) {
+        HistoryWrite::Keep
+    } else if after.len() >= before.len() && after[..before.len()] == before[..] {
+        HistoryWrite::Append(after[before.len()..].to_vec())
+    } else {
+        HistoryWrite::Replace(Arc::clone(after))
+    }
 }
 
 impl Orchestrator {
@@ -349,10 +386,29 @@ impl Orchestrator {
                 });
                 continue;
             };
-            self.apply_update(instance, &overrides, record, Some(update), now, &mut report)
+            self.ingest_one(instance, &overrides, record, update, now, &mut report)
                 .await?;
         }
         Ok(report)
+    }
+
+    /// Merges and writes one update the host brought.
+    async fn ingest_one(
+        &self,
+        instance: &Instance,
+        overrides: &StatusTable,
+        record: ShipmentRecord,
+        update: TrackingUpdate,
+        now: DateTime<Utc>,
+        report: &mut SyncReport,
+    ) -> Result<()> {
+        if let Some(prepared) = self
+            .prepare_update(instance, overrides, record, Some(update), now, report)
+            .await
+        {
+            self.write_tracking(vec![prepared], now, report).await?;
+        }
+        Ok(())
     }
 
     /// Applies one update to `record`, which the caller has read under the order's lock.
@@ -368,7 +424,7 @@ impl Orchestrator {
         };
         let overrides = overrides_of(instance);
         let now = self.now();
-        self.apply_update(instance, &overrides, record, Some(update), now, &mut report)
+        self.ingest_one(instance, &overrides, record, update, now, &mut report)
             .await?;
         Ok(report)
     }
@@ -431,27 +487,42 @@ impl Orchestrator {
                 if listing.done {
                     return None;
                 }
-                let page = self
-                    .inner
-                    .store
-                    .list_active(&instance.id, listing.after.as_ref(), PAGE)
-                    .await;
-                let page = match page {
+                // Claimed a page at a time, as batches are needed: another replica skips
+                // what this one claimed, and takes it over if this one dies (lease expiry).
+                let lease = Lease::new(self.inner.owner.clone(), claim_until(now, self.inner.claim_ttl));
+                let query = DueQuery::new(instance.id.clone(), now, lease, PAGE)
+                    .after(listing.after.clone());
+                let page = match self.inner.store.claim_due(&query).await {
                     Ok(page) => page,
                     Err(error) => {
                         listing.done = true;
-                        listing.due.clear();
+                        let unclaimed: Vec<OrderId> =
+                            listing.due.drain(..).map(|r| r.order_id).collect();
+                        self.release(&unclaimed).await;
                         return Some((Work::ListingFailed(error), listing));
                     }
                 };
                 match page.last() {
-                    Some(last) => listing.after = Some(last.order_id.clone()),
+                    Some(last) => {
+                        let position = DuePosition::of(last);
+                        if listing.after.as_ref().is_some_and(|after| position <= *after) {
+                            // A store that does not move forward would loop for ever.
+                            listing.done = true;
+                            let ids: Vec<OrderId> = page.into_iter().map(|r| r.order_id).collect();
+                            self.release(&ids).await;
+                            return Some((
+                                Work::ListingFailed(crate::Error::protocol(format!(
+                                    "the store's due listing did not move past order {}: claim_due must return positions after `after`",
+                                    position.order_id
+                                ))),
+                                listing,
+                            ));
+                        }
+                        listing.after = Some(position);
+                    }
                     None => listing.done = true,
                 }
                 for record in page {
-                    if record.next_poll_at.is_some_and(|t| t > now) {
-                        continue;
-                    }
                     if self.too_old(&record, now) {
                         listing.too_old.push(record);
                     } else {
@@ -522,8 +593,9 @@ impl Orchestrator {
         joined.finish()
     }
 
-    /// Applies a provider's answer to the batch of records it was asked about: a failed
-    /// request counts every shipment as failed (they are polled again next time).
+    /// Applies a provider's answer to the batch of records it was asked about, in one store
+    /// write for the whole batch: a failed request counts every shipment as failed and
+    /// releases their claims (they are polled again next time).
     #[tracing::instrument(
         name = "fulfillkit.tracking_batch",
         skip_all,
@@ -559,6 +631,8 @@ impl Orchestrator {
                     order_id: None,
                     failure: error.to_failure(),
                 });
+                let ids: Vec<OrderId> = batch.into_iter().map(|r| r.order_id).collect();
+                self.release(&ids).await;
                 return Ok(report);
             }
         };
@@ -577,25 +651,31 @@ impl Orchestrator {
             }
         }
         drop(index);
+        let mut pending = Vec::with_capacity(batch.len());
         for (record, update) in batch.into_iter().zip(paired) {
             // A shipment missing from the answer is "no news": it is still rescheduled.
-            self.apply_update(instance, overrides, record, update, now, &mut report)
-                .await?;
+            pending.extend(
+                self.prepare_update(instance, overrides, record, update, now, &mut report)
+                    .await,
+            );
         }
+        self.write_tracking(pending, now, &mut report).await?;
         Ok(report)
     }
 
-    /// Merges `update` into the record with compare-and-swap (a concurrent change is re-read
-    /// and merged again, never overwritten), reschedules it, and emits the change event.
-    async fn apply_update(
+    /// Turns one provider answer about `record` into the write that records it: the merged
+    /// history, the new current status, the next poll, and the change event when the current
+    /// status really changed. `None` (after counting the failure and releasing the claim) for
+    /// a per-shipment failure: the shipment stays due.
+    async fn prepare_update(
         &self,
         instance: &Instance,
         overrides: &StatusTable,
-        record: ShipmentRecord,
+        mut record: ShipmentRecord,
         update: Option<TrackingUpdate>,
         now: DateTime<Utc>,
         report: &mut SyncReport,
-    ) -> Result<()> {
+    ) -> Option<Prepared> {
         if let Some(TrackingUpdate::Failed { shipment, failure }) = &update {
             // This shipment only: it stays due and is polled again next time.
             tracing::warn!(
@@ -611,7 +691,8 @@ impl Orchestrator {
                 order_id: Some(record.order_id.clone()),
                 failure: failure.clone(),
             });
-            return Ok(());
+            self.release(std::slice::from_ref(&record.order_id)).await;
+            return None;
         }
         let incoming: Vec<DeliveryStatus> = match update {
             Some(TrackingUpdate::Statuses { statuses, .. }) => statuses
@@ -626,69 +707,158 @@ impl Orchestrator {
             Some(TrackingUpdate::Failed { .. }) | None => Vec::new(),
         };
         let incoming = self.with_pickup_point(instance, &record, incoming).await;
-        let order = instance.settings.status_order;
-        let policy = &self.inner.poll_policy;
-        // Merged once, against the history as listed, moving the provider's statuses in. The
-        // compare-and-swap below takes the result as it is while the record's history is still
-        // that one (the usual case); after a concurrent change it merges the result into the
-        // new history instead, which gives the same as merging the statuses again (merging
-        // depends only on the set of statuses and is idempotent). Providers repeat the whole
-        // history on every poll: when it holds nothing new, the shared history is kept.
+        // Merged once, against the history as claimed, moving the provider's statuses in.
+        // Providers repeat the whole history on every poll: when it holds nothing new, the
+        // shared history is kept (and the store writes no history at all).
         let base = Arc::clone(&record.history);
-        let (merged_history, merged_current) = if incoming.iter().all(|s| base.contains(s)) {
-            (Arc::clone(&base), record.current_status.clone())
+        let merged = if incoming.iter().all(|s| base.contains(s)) {
+            Merged {
+                history: Arc::clone(&base),
+                current: record.current_status.clone(),
+                base,
+            }
         } else {
-            let merged = merge_statuses_owned(&base, incoming, order);
-            (
-                Arc::<[DeliveryStatus]>::from(merged.history),
-                merged.current.map(Arc::new),
-            )
+            let merged = merge_statuses_owned(&base, incoming, instance.settings.status_order);
+            Merged {
+                history: merged.history.into(),
+                current: merged.current.map(Arc::new),
+                base,
+            }
         };
         let polled = record.shipment().cloned();
-        let mut applied = Applied::default();
-        let saved = self
-            .modify(record, |r| {
-                applied = Applied::default();
-                if r.shipment() != polled.as_ref() {
-                    // Re-exported meanwhile: the answer is about a shipment the order no
-                    // longer has.
-                    return;
-                }
-                if Arc::ptr_eq(&r.history, &base) {
-                    if !Arc::ptr_eq(&merged_history, &base) {
-                        r.history = Arc::clone(&merged_history);
-                        r.current_status = merged_current.clone();
-                    }
-                } else {
-                    let merged = merge_statuses(&r.history, &merged_history, order);
-                    r.history = merged.history.into();
-                    r.current_status = merged.current.map(Arc::new);
-                }
-                if let Some(current) = &r.current_status
-                    && is_reportable_change(r.last_reported.as_deref(), current)
-                {
-                    // Shared with the current status: a record holds one copy of it.
-                    applied.changed = Some((r.last_reported.clone(), Arc::clone(current)));
-                    r.last_reported = Some(Arc::clone(current));
-                }
-                let interval = policy.next_interval(r.current_status.as_deref(), &r.order.payment);
-                r.next_poll_at =
-                    policy.next_poll_at(r.current_status.as_deref(), &r.order.payment, now);
-                if interval.is_none() {
-                    applied.stopped = Some("final status".into());
-                }
-                r.updated_at = now;
-            })
-            .await?;
-        if let Some((from, to)) = applied.changed {
-            report.changed += 1;
-            self.emit(EventKind::DeliveryStatusChanged { from, to }, &saved)
-                .await;
+        let tracked = self.track_change(&mut record, &merged, polled.as_ref(), instance, now);
+        let mut write = TrackingWrite::of(&record, now);
+        write.history = history_write(&merged.base, &record.history);
+        write.events = self.events_for(&record, tracked.event.into_iter().collect());
+        Some(Prepared {
+            write,
+            merged,
+            polled,
+            stopped: tracked.stopped,
+        })
+    }
+
+    /// Writes prepared tracking results in one store operation, delivers the events of those
+    /// written, and merges the others again into their records as they are now (a concurrent
+    /// change is kept, never overwritten).
+    async fn write_tracking(
+        &self,
+        prepared: Vec<Prepared>,
+        now: DateTime<Utc>,
+        report: &mut SyncReport,
+    ) -> Result<()> {
+        if prepared.is_empty() {
+            return Ok(());
         }
-        if applied.stopped.is_some() {
-            report.stopped += 1;
+        let writes = prepared.iter().map(|p| p.write.clone()).collect();
+        let outcomes = self.inner.store.apply_tracking(writes).await?;
+        let mut events = Vec::new();
+        let mut conflicts = Vec::new();
+        for (prepared, outcome) in prepared.into_iter().zip(outcomes) {
+            match outcome {
+                TrackingWriteOutcome::Written { .. } => {
+                    report.changed += usize::from(!prepared.write.events.is_empty());
+                    report.stopped += usize::from(prepared.stopped);
+                    events.extend(prepared.write.events);
+                }
+                TrackingWriteOutcome::Conflict => conflicts.push(prepared),
+                // Deleted meanwhile: nothing left to track.
+                TrackingWriteOutcome::NotFound => {}
+            }
+        }
+        self.deliver(events).await;
+        for prepared in conflicts {
+            self.write_again(prepared, now, report).await?;
         }
         Ok(())
+    }
+
+    /// The slow path of [`Self::write_tracking`]: the record changed since it was claimed, so
+    /// the merged result is merged into the record as it is now, with compare-and-swap.
+    async fn write_again(
+        &self,
+        prepared: Prepared,
+        now: DateTime<Utc>,
+        report: &mut SyncReport,
+    ) -> Result<()> {
+        let order_id = prepared.write.order_id.clone();
+        let Some(record) = self.inner.store.get(&order_id).await? else {
+            return Ok(());
+        };
+        let Some(instance) = self.instance(&record.instance) else {
+            return Ok(());
+        };
+        let mut tracked = Tracked::default();
+        self.modify(record, |r| {
+            tracked =
+                self.track_change(r, &prepared.merged, prepared.polled.as_ref(), instance, now);
+            tracked.event.iter().cloned().collect()
+        })
+        .await?;
+        report.changed += usize::from(tracked.event.is_some());
+        report.stopped += usize::from(tracked.stopped);
+        self.release(std::slice::from_ref(&order_id)).await;
+        Ok(())
+    }
+
+    /// Merges a provider's answer into `r` and reschedules it: the one rule of tracking
+    /// shared by the fast path (the record as claimed) and the slow path (as re-read).
+    fn track_change(
+        &self,
+        r: &mut ShipmentRecord,
+        merged: &Merged,
+        polled: Option<&ShipmentRef>,
+        instance: &Instance,
+        now: DateTime<Utc>,
+    ) -> Tracked {
+        let mut tracked = Tracked::default();
+        if r.shipment() != polled {
+            // Re-exported meanwhile: the answer is about a shipment the order no longer has.
+            return tracked;
+        }
+        if Arc::ptr_eq(&r.history, &merged.base) {
+            if !Arc::ptr_eq(&merged.history, &merged.base) {
+                r.history = Arc::clone(&merged.history);
+                r.current_status = merged.current.clone();
+            }
+        } else {
+            // Merging depends only on the set of statuses and is idempotent: merging the
+            // result into the new history gives the same as merging the statuses again.
+            let again = merge_statuses(&r.history, &merged.history, instance.settings.status_order);
+            r.history = again.history.into();
+            r.current_status = again.current.map(Arc::new);
+        }
+        if let Some(current) = &r.current_status
+            && is_reportable_change(r.last_reported.as_deref(), current)
+        {
+            // Shared with the current status: a record holds one copy of it.
+            tracked.event = Some(EventKind::DeliveryStatusChanged {
+                from: r.last_reported.clone(),
+                to: Arc::clone(current),
+            });
+            r.last_reported = Some(Arc::clone(current));
+        }
+        let policy = &self.inner.poll_policy;
+        let payment = &r.order.payment;
+        tracked.stopped = policy
+            .next_interval(r.current_status.as_deref(), payment)
+            .is_none();
+        r.next_poll_at = policy.next_poll_at(r.current_status.as_deref(), payment, now);
+        r.updated_at = now;
+        tracked
+    }
+
+    /// Releases this orchestrator's tracking claims on `order_ids`; a failure only delays
+    /// them until their lease expires.
+    async fn release(&self, order_ids: &[OrderId]) {
+        if let Err(error) = self
+            .inner
+            .store
+            .release_claims(&self.inner.owner, order_ids)
+            .await
+        {
+            tracing::warn!(%error, shipments = order_ids.len(), "tracking claims not released; they expire with their lease");
+        }
     }
 
     /// For an order sent to a pickup point (`pickup_point_id` set), gives every status from
@@ -741,28 +911,38 @@ impl Orchestrator {
             .is_ok_and(|age| age > self.inner.poll_policy.max_tracking_age)
     }
 
+    /// Stops tracking `record` (maximum tracking age), with [`EventKind::TrackingStopped`].
     async fn stop(
         &self,
-        record: ShipmentRecord,
+        mut record: ShipmentRecord,
         now: DateTime<Utc>,
         report: &mut SyncReport,
     ) -> Result<()> {
         let days = self.inner.poll_policy.max_tracking_age.as_secs() / (24 * HOUR);
-        let saved = self
-            .modify(record, |r| {
-                r.tracking_stopped = true;
-                r.next_poll_at = None;
-                r.updated_at = now;
-            })
-            .await?;
-        report.stopped += 1;
-        self.emit(
-            EventKind::TrackingStopped {
+        let stop = |r: &mut ShipmentRecord| {
+            r.tracking_stopped = true;
+            r.next_poll_at = None;
+            r.updated_at = now;
+            vec![EventKind::TrackingStopped {
                 reason: format!("no final status after {days} days"),
-            },
-            &saved,
-        )
-        .await;
+            }]
+        };
+        let kinds = stop(&mut record);
+        let mut write = TrackingWrite::of(&record, now);
+        write.tracking_stopped = true;
+        write.events = self.events_for(&record, kinds);
+        let events = write.events.clone();
+        let outcome = self.inner.store.apply_tracking(vec![write]).await?;
+        match outcome.first() {
+            Some(TrackingWriteOutcome::Written { .. }) => self.deliver(events).await,
+            Some(TrackingWriteOutcome::Conflict) => {
+                let fresh = self.record(&record.order_id).await?;
+                self.modify(fresh, stop).await?;
+                self.release(std::slice::from_ref(&record.order_id)).await;
+            }
+            _ => return Ok(()),
+        }
+        report.stopped += 1;
         Ok(())
     }
 }

@@ -9,7 +9,7 @@
 //! reported). The test supplies that through a [`ConformanceDriver`]: for [`MockProvider`] it
 //! calls the mock's own knobs, for an HTTP adapter it scripts the fake server.
 //!
-//! The [`Store`](crate::orchestrator::Store) checks live in [`run_store_suite`] and its parts.
+//! The [`Store`](crate::store::Store) checks live in [`run_store_suite`] and its parts.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -27,9 +27,10 @@ mod store;
 pub use clock::TestClock;
 
 pub use store::{
-    insert_is_if_absent, keeps_exceptions, keeps_waybills, list_active_pages_per_instance,
-    list_failed_and_exporting, list_pending_updates, run_store_suite, sample_record,
-    update_is_compare_and_swap,
+    CHECK_TIME_LIMIT, apply_tracking_in_place, claim_due_lists_and_claims, claims_expire,
+    concurrent_writers, every_field_round_trips, exception_history, insert_is_if_absent,
+    keeps_exceptions, keeps_waybills, list_failed_and_exporting, list_pending_updates,
+    order_leases, outbox, run_store_suite, sample_record, update_is_compare_and_swap,
 };
 
 use async_trait::async_trait;

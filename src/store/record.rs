@@ -1,31 +1,15 @@
-//! Persistence: the [`Store`] trait the host implements over its database, the records it
-//! keeps, and [`MemoryStore`] for tests and small deployments.
-//!
-//! Records carry a `version`; every change is a compare-and-swap on it
-//! ([`Store::update`]), so two replicas sharing one database never overwrite each other.
+//! The shipment record: everything fulfillkit keeps about one order's shipment, with its
+//! export state and the fingerprints that detect edits after export.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Failure, Result};
+use crate::error::Failure;
 use crate::model::{
-    DeliveryStatus, InstanceId, KeyField, Order, OrderException, OrderId, ShipmentRef, Waybill,
+    Automation, DeliveryStatus, InstanceId, KeyField, Order, OrderId, ShipmentRef, Waybill,
 };
-
-/// Whether fulfillkit (and the host's triggers) may act on an order automatically.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Automation {
-    /// Normal operation.
-    #[default]
-    Active,
-    /// An open exception: no automatic export or update, events flagged, until resolved.
-    Suspended,
-}
 
 /// Where the export of an order stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,7 +21,7 @@ pub enum ExportState {
     Exporting {
         /// When the intent was written.
         since: DateTime<Utc>,
-        /// The orchestrator that wrote it ([`Orchestrator::owner`](super::Orchestrator::owner)):
+        /// The orchestrator that wrote it ([`Orchestrator::owner`](crate::orchestrator::Orchestrator::owner)):
         /// its owner knows at once when the export was abandoned (the call's future dropped,
         /// the record's save failed), others wait for the stale-intent age.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -240,7 +224,7 @@ pub struct ShipmentRecord {
     pub export_seq: u32,
     /// Whether automation may act on the order.
     pub automation: Automation,
-    /// Optimistic-concurrency version, bumped by every successful [`Store::update`].
+    /// Optimistic-concurrency version, bumped by every successful [`Store::update`](super::Store::update).
     pub version: u64,
     /// When the record last changed.
     pub updated_at: DateTime<Utc>,
@@ -301,319 +285,6 @@ impl ShipmentRecord {
                 .current_status
                 .as_ref()
                 .is_some_and(|s| s.code.is_final_for(&self.order.payment))
-    }
-}
-
-/// Which exceptions to list.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct ExceptionFilter {
-    /// `Some(true)`: open only; `Some(false)`: resolved only.
-    pub open: Option<bool>,
-    /// Only this instance.
-    pub instance: Option<InstanceId>,
-    /// Detected at or after.
-    pub since: Option<DateTime<Utc>>,
-    /// Detected before.
-    pub until: Option<DateTime<Utc>>,
-}
-
-impl ExceptionFilter {
-    /// Open exceptions only.
-    pub fn open() -> Self {
-        Self {
-            open: Some(true),
-            ..Self::default()
-        }
-    }
-
-    /// Resolved exceptions only.
-    pub fn resolved() -> Self {
-        Self {
-            open: Some(false),
-            ..Self::default()
-        }
-    }
-
-    /// Only exceptions of `instance`.
-    pub fn with_instance(mut self, instance: impl Into<InstanceId>) -> Self {
-        self.instance = Some(instance.into());
-        self
-    }
-
-    /// Only exceptions detected in `[since, until)`; either bound may be open.
-    pub fn detected_between(
-        mut self,
-        since: Option<DateTime<Utc>>,
-        until: Option<DateTime<Utc>>,
-    ) -> Self {
-        self.since = since;
-        self.until = until;
-        self
-    }
-
-    /// Whether `exception` passes the filter.
-    pub fn matches(&self, exception: &OrderException) -> bool {
-        self.open.is_none_or(|open| exception.is_open() == open)
-            && self
-                .instance
-                .as_ref()
-                .is_none_or(|i| *i == exception.instance)
-            && self.since.is_none_or(|t| exception.detected_at >= t)
-            && self.until.is_none_or(|t| exception.detected_at < t)
-    }
-}
-
-/// Persistence of shipment records, waybills and exceptions. Implement it over the host's
-/// database; check the implementation with `testkit::store_conformance`.
-///
-/// Pages are ordered by order id; `after` is the last id of the previous page.
-#[async_trait]
-pub trait Store: Send + Sync + 'static {
-    /// The record of `order_id`.
-    async fn get(&self, order_id: &OrderId) -> Result<Option<ShipmentRecord>>;
-
-    /// Inserts `record` unless one exists for its order; returns whether it was inserted.
-    /// The stored version is `record.version`.
-    async fn insert(&self, record: ShipmentRecord) -> Result<bool>;
-
-    /// Replaces the record if its stored version is still `record.version`, storing it with
-    /// the version incremented; returns the stored record.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Conflict`] when the version moved on (re-read and retry);
-    /// [`Error::NotFound`] when there is no record.
-    async fn update(&self, record: ShipmentRecord) -> Result<ShipmentRecord>;
-
-    /// Records of `instance` that tracking still follows ([`ShipmentRecord::is_active`]).
-    async fn list_active(
-        &self,
-        instance: &InstanceId,
-        after: Option<&OrderId>,
-        limit: usize,
-    ) -> Result<Vec<ShipmentRecord>>;
-
-    /// Records whose export failed (any instance).
-    async fn list_failed(
-        &self,
-        after: Option<&OrderId>,
-        limit: usize,
-    ) -> Result<Vec<ShipmentRecord>>;
-
-    /// Records whose export intent was never completed (any instance).
-    async fn list_exporting(
-        &self,
-        after: Option<&OrderId>,
-        limit: usize,
-    ) -> Result<Vec<ShipmentRecord>>;
-
-    /// Records with an edit waiting for the provider ([`ShipmentRecord::pending_update`]).
-    async fn list_pending_updates(
-        &self,
-        after: Option<&OrderId>,
-        limit: usize,
-    ) -> Result<Vec<ShipmentRecord>>;
-
-    /// Saves the operator's waybill values for an order.
-    async fn save_waybill(&self, order_id: &OrderId, waybill: Waybill) -> Result<()>;
-
-    /// The operator's waybill values for an order.
-    async fn waybill(&self, order_id: &OrderId) -> Result<Option<Waybill>>;
-
-    /// Inserts or replaces the exception of `exception.order_id`.
-    async fn put_exception(&self, exception: OrderException) -> Result<()>;
-
-    /// The exception of an order, open or resolved.
-    async fn exception(&self, order_id: &OrderId) -> Result<Option<OrderException>>;
-
-    /// Exceptions passing `filter`.
-    async fn list_exceptions(
-        &self,
-        filter: &ExceptionFilter,
-        after: Option<&OrderId>,
-        limit: usize,
-    ) -> Result<Vec<OrderException>>;
-}
-
-#[derive(Debug, Default)]
-struct MemoryState {
-    /// Boxed: tree nodes hold eleven entries, and inline records made every node a
-    /// multi-kilobyte allocation, half of it empty.
-    records: BTreeMap<OrderId, Box<ShipmentRecord>>,
-    waybills: HashMap<OrderId, Waybill>,
-    exceptions: BTreeMap<OrderId, OrderException>,
-}
-
-/// A [`Store`] in memory, for tests and single-process deployments.
-#[derive(Debug, Default)]
-pub struct MemoryStore {
-    state: Mutex<MemoryState>,
-}
-
-impl MemoryStore {
-    /// An empty store.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Number of shipment records.
-    pub fn len(&self) -> usize {
-        self.lock().records.len()
-    }
-
-    /// Whether there are no records.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, MemoryState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// A page of shipment records passing `keep`.
-    fn records(
-        &self,
-        after: Option<&OrderId>,
-        limit: usize,
-        keep: impl Fn(&ShipmentRecord) -> bool,
-    ) -> Vec<ShipmentRecord> {
-        Self::page(&self.lock().records, after, limit, keep)
-    }
-
-    fn page<V: std::borrow::Borrow<T>, T: Clone>(
-        map: &BTreeMap<OrderId, V>,
-        after: Option<&OrderId>,
-        limit: usize,
-        keep: impl Fn(&T) -> bool,
-    ) -> Vec<T> {
-        let range = match after {
-            Some(after) => map.range::<OrderId, _>((
-                std::ops::Bound::Excluded(after),
-                std::ops::Bound::Unbounded,
-            )),
-            None => map.range::<OrderId, _>(..),
-        };
-        range
-            .map(|(_, v)| v.borrow())
-            .filter(|v| keep(v))
-            .take(limit)
-            .cloned()
-            .collect()
-    }
-}
-
-#[async_trait]
-impl Store for MemoryStore {
-    async fn get(&self, order_id: &OrderId) -> Result<Option<ShipmentRecord>> {
-        Ok(self
-            .lock()
-            .records
-            .get(order_id)
-            .map(|r| ShipmentRecord::clone(r)))
-    }
-
-    async fn insert(&self, record: ShipmentRecord) -> Result<bool> {
-        let mut state = self.lock();
-        if state.records.contains_key(&record.order_id) {
-            return Ok(false);
-        }
-        state
-            .records
-            .insert(record.order_id.clone(), Box::new(record));
-        Ok(true)
-    }
-
-    async fn update(&self, mut record: ShipmentRecord) -> Result<ShipmentRecord> {
-        let mut state = self.lock();
-        let stored = state
-            .records
-            .get_mut(&record.order_id)
-            .ok_or_else(|| Error::NotFound {
-                what: format!("shipment record of order {}", record.order_id),
-            })?;
-        if stored.version != record.version {
-            return Err(Error::Conflict {
-                message: format!(
-                    "shipment record of order {} changed (version {} is now {})",
-                    record.order_id, record.version, stored.version
-                ),
-            });
-        }
-        record.version += 1;
-        **stored = record.clone();
-        Ok(record)
-    }
-
-    async fn list_active(
-        &self,
-        instance: &InstanceId,
-        after: Option<&OrderId>,
-        limit: usize,
-    ) -> Result<Vec<ShipmentRecord>> {
-        Ok(self.records(after, limit, |r| r.instance == *instance && r.is_active()))
-    }
-
-    async fn list_failed(
-        &self,
-        after: Option<&OrderId>,
-        limit: usize,
-    ) -> Result<Vec<ShipmentRecord>> {
-        Ok(self.records(after, limit, |r| {
-            matches!(r.export, ExportState::Failed { .. })
-        }))
-    }
-
-    async fn list_exporting(
-        &self,
-        after: Option<&OrderId>,
-        limit: usize,
-    ) -> Result<Vec<ShipmentRecord>> {
-        Ok(self.records(after, limit, |r| {
-            matches!(r.export, ExportState::Exporting { .. })
-        }))
-    }
-
-    async fn list_pending_updates(
-        &self,
-        after: Option<&OrderId>,
-        limit: usize,
-    ) -> Result<Vec<ShipmentRecord>> {
-        Ok(self.records(after, limit, |r| r.pending_update.is_some()))
-    }
-
-    async fn save_waybill(&self, order_id: &OrderId, waybill: Waybill) -> Result<()> {
-        self.lock().waybills.insert(order_id.clone(), waybill);
-        Ok(())
-    }
-
-    async fn waybill(&self, order_id: &OrderId) -> Result<Option<Waybill>> {
-        Ok(self.lock().waybills.get(order_id).cloned())
-    }
-
-    async fn put_exception(&self, exception: OrderException) -> Result<()> {
-        self.lock()
-            .exceptions
-            .insert(exception.order_id.clone(), exception);
-        Ok(())
-    }
-
-    async fn exception(&self, order_id: &OrderId) -> Result<Option<OrderException>> {
-        Ok(self.lock().exceptions.get(order_id).cloned())
-    }
-
-    async fn list_exceptions(
-        &self,
-        filter: &ExceptionFilter,
-        after: Option<&OrderId>,
-        limit: usize,
-    ) -> Result<Vec<OrderException>> {
-        Ok(Self::page(
-            &self.lock().exceptions,
-            after,
-            limit,
-            |e: &OrderException| filter.matches(e),
-        ))
     }
 }
 
