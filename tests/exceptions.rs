@@ -827,6 +827,64 @@ async fn after_a_reexport_edits_go_to_the_second_shipment() {
 }
 
 #[tokio::test]
+async fn a_second_exception_of_an_order_joins_its_history_instead_of_replacing_the_first() {
+    let s = setup();
+    let order = sample_order("SO-1");
+    exported(&s, &order).await;
+    s.mock.fail_next(
+        Operation::Update,
+        Error::TooLate {
+            state: "Picking".into(),
+        },
+        1,
+    );
+    let edited = with_phone(&order, "+393409999999");
+    let first = s.orchestrator.on_order_changed(&edited).await.unwrap();
+    let first = first.exception().cloned().expect("first exception");
+    assert_eq!(first.seq, 1);
+    s.orchestrator
+        .resolve_exception(&order.id, Resolution::new(ResolutionAction::Reexport, "op"))
+        .await
+        .unwrap();
+    // The new shipment is packed, and a later edit is refused again.
+    s.mock
+        .advance(&provider_order_id(&order.id, 1), StatusCode::Packed)
+        .unwrap();
+    s.clock.advance(chrono::Duration::hours(1));
+    let again = with_phone(&edited, "+393401111111");
+    let second = s.orchestrator.on_order_changed(&again).await.unwrap();
+    let second = second.exception().cloned().expect("second exception");
+    assert_eq!(second.seq, 2);
+    assert_eq!(second.exported.customer.phone, edited.customer.phone);
+
+    let history = s.orchestrator.exception_history(&order.id).await.unwrap();
+    assert_eq!(history.len(), 2, "both exceptions are kept");
+    assert_eq!(
+        history[0].resolution.as_ref().map(|r| r.action),
+        Some(ResolutionAction::Reexport),
+        "the first keeps its resolution"
+    );
+    assert!(history[1].is_open());
+    assert_eq!(
+        s.orchestrator.exception(&order.id).await.unwrap(),
+        Some(second.clone()),
+        "the latest is the order's exception"
+    );
+    let resolved = s
+        .orchestrator
+        .exceptions(&ExceptionFilter::resolved(), None, 10)
+        .await
+        .unwrap();
+    let open = s
+        .orchestrator
+        .exceptions(&ExceptionFilter::open(), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(resolved.exceptions, [history[0].clone()]);
+    assert_eq!(open.exceptions, [second]);
+}
+
+#[tokio::test]
 async fn reexport_when_the_provider_can_no_longer_cancel_ships_nothing_twice() {
     let s = setup();
     let order = sample_order("SO-1");
