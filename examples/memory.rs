@@ -26,17 +26,20 @@ async fn main() -> fulfillkit::Result<()> {
         .with_ymd_and_hms(2024, 5, 2, 8, 0, 0)
         .single()
         .unwrap_or_default();
-    let history: Vec<DeliveryStatus> = (0..10)
-        .map(|i| {
-            DeliveryStatus::new(
-                StatusCode::ALL[i % 9],
-                format!("status text {i}"),
-                t0 + chrono::Duration::hours(i as i64),
-            )
-            .with_carrier("SDA", Some(format!("383148H04{i:04}")))
-        })
-        .collect();
-
+    // Ten statuses as a provider reports them: the provider's status words (shared by every
+    // shipment), the carrier, and the shipment's own carrier tracking number in each.
+    let history = |n: usize| -> Vec<DeliveryStatus> {
+        (0..10)
+            .map(|i| {
+                DeliveryStatus::new(
+                    StatusCode::ALL[i % 9],
+                    format!("status text {i}"),
+                    t0 + chrono::Duration::hours(i as i64) + chrono::Duration::seconds(n as i64),
+                )
+                .with_carrier("SDA", Some(format!("383148H{n:07}").into()))
+            })
+            .collect()
+    };
     let before = rss().unwrap_or(0);
     let orders: Vec<_> = (0..n)
         .map(|i| sample_order(&format!("SO-{i:07}")))
@@ -57,9 +60,10 @@ async fn main() -> fulfillkit::Result<()> {
             },
         );
         // As tracking leaves it: the reported status shares the current one.
+        let history = history(i);
         record.current_status = history.last().cloned().map(std::sync::Arc::new);
         record.last_reported = record.current_status.clone();
-        record.history = history.as_slice().into();
+        record.history = history.into();
         store.insert(record, Effects::none()).await?;
     }
     let after_store = rss().unwrap_or(0);

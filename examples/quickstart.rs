@@ -315,7 +315,7 @@ async fn main() -> fulfillkit::Result<()> {
             .current_status
             .as_ref()
             .and_then(|s| s.carrier_tracking_number.clone())
-            .or_else(|| record.shipment().map(|s| s.provider_ref.clone()))
+            .or_else(|| record.shipment().map(|s| s.provider_ref.as_str().into()))
             .unwrap_or_default();
         let status = record
             .current_status

@@ -629,7 +629,7 @@ async fn oversized_provider_texts_are_bounded_before_they_are_stored() {
     let _ = o.on_order_confirmed(&order).await.unwrap();
     let huge = "9".repeat(4 * 1024 * 1024);
     let status = DeliveryStatus::new(StatusCode::InTransit, "on its way", Utc::now())
-        .with_carrier("C".repeat(10_000), Some(huge.clone()));
+        .with_carrier("C".repeat(10_000), Some(huge.clone().into()));
     mock.push_status(&order.id, status).unwrap();
     o.sync_tracking().await.unwrap();
     let record = o.shipment(&order.id).await.unwrap().unwrap();

@@ -28,7 +28,7 @@ fn statuses(updates: &[TrackingUpdate], shipment: &ShipmentRef) -> Vec<(StatusCo
         .map(|u| {
             u.statuses()
                 .iter()
-                .map(|s| (s.code, s.original.clone()))
+                .map(|s| (s.code, s.original.to_string()))
                 .collect()
         })
         .unwrap_or_default()
@@ -42,7 +42,7 @@ fn current(updates: &[TrackingUpdate], shipment: &ShipmentRef) -> (StatusCode, S
         .unwrap_or_default();
     let merged = fulfillkit::model::merge_statuses(&[], &all, Default::default());
     let current = merged.current.expect("a status");
-    (current.code, current.original)
+    (current.code, current.original.to_string())
 }
 
 #[tokio::test]

@@ -131,7 +131,9 @@ impl Rig {
             .events()
             .into_iter()
             .filter_map(|e| match e.kind {
-                EventKind::DeliveryStatusChanged { to, .. } => Some((to.code, to.original.clone())),
+                EventKind::DeliveryStatusChanged { to, .. } => {
+                    Some((to.code, to.original.to_string()))
+                }
                 _ => None,
             })
             .collect()

@@ -368,7 +368,7 @@ mod tests {
         let carrier = prop::option::of(prop::sample::select(vec!["SDA", "GLS"]));
         (code, text, 0u32..6, carrier).prop_map(|(code, text, hour, carrier)| {
             let mut status = DeliveryStatus::new(code, text, t(hour));
-            status.carrier = carrier.map(str::to_owned);
+            status.carrier = carrier.map(Into::into);
             status
         })
     }
@@ -459,11 +459,11 @@ mod hostile {
                 let mut status = DeliveryStatus::new(code, &text, at);
                 if raw {
                     // Bypass the constructor's cleaning, as a deserialized status may.
-                    status.original = text;
+                    status.original = text.into();
                 }
                 status.problem = problem;
                 status.pickup_point = point.map(Box::new);
-                status.carrier = carrier;
+                status.carrier = carrier.map(Into::into);
                 status
             })
     }

@@ -12,6 +12,7 @@ mod ids;
 mod limits;
 mod merge;
 mod order;
+mod shared_text;
 mod shipment;
 mod status;
 mod stock;
@@ -32,6 +33,7 @@ pub use limits::{
 pub(crate) use merge::merge_statuses_owned;
 pub use merge::{MergedHistory, StatusOrder, is_reportable_change, merge_statuses};
 pub use order::{Address, CartLine, Customer, Order, Payment, normalize_phone};
+pub use shared_text::Text;
 pub use shipment::{Shipment, ShipmentRef, TrackingUpdate};
 #[cfg(feature = "wapi")]
 pub(crate) use status::with_status_key;

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
+use super::shared_text::Text;
 use chrono::{DateTime, NaiveTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -219,13 +220,17 @@ pub enum Problem {
 pub const ORIGINAL_MAX_CHARS: usize = 250;
 
 /// One status of a shipment: the normalized code and exactly what the provider said.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Eq, Hash, Serialize, Deserialize)]
+#[allow(
+    clippy::derived_hash_with_manual_eq,
+    reason = "`eq` compares every field the derived hash hashes, only in another order"
+)]
 pub struct DeliveryStatus {
     /// Normalized classification.
     pub code: StatusCode,
     /// The provider's own status text, trimmed, at most 250 characters; never dropped.
     #[serde(deserialize_with = "deserialize_original")]
-    pub original: String,
+    pub original: Text,
     /// When the provider says the status happened (UTC).
     pub at: DateTime<Utc>,
     /// Trouble on the way, if any.
@@ -237,13 +242,28 @@ pub struct DeliveryStatus {
     pub pickup_point: Option<Box<PickupPoint>>,
     /// The carrier handling the parcel, e.g. `SDA`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub carrier: Option<String>,
+    pub carrier: Option<Text>,
     /// The carrier's own tracking number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub carrier_tracking_number: Option<String>,
+    pub carrier_tracking_number: Option<Text>,
     /// A page where the recipient can follow the parcel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tracking_url: Option<String>,
+    pub tracking_url: Option<Text>,
+}
+
+impl PartialEq for DeliveryStatus {
+    /// Every field equal. The cheap fields are compared first: tracking compares each status a
+    /// provider reports with the whole stored history, and statuses differ mostly by time.
+    fn eq(&self, other: &Self) -> bool {
+        self.code == other.code
+            && self.at == other.at
+            && self.original == other.original
+            && self.carrier == other.carrier
+            && self.carrier_tracking_number == other.carrier_tracking_number
+            && self.tracking_url == other.tracking_url
+            && self.problem == other.problem
+            && self.pickup_point == other.pickup_point
+    }
 }
 
 impl DeliveryStatus {
@@ -252,7 +272,7 @@ impl DeliveryStatus {
     pub fn new(code: StatusCode, original: impl AsRef<str>, at: DateTime<Utc>) -> Self {
         Self {
             code,
-            original: clean_original(original.as_ref()),
+            original: clean_original(original.as_ref()).into(),
             at,
             problem: None,
             pickup_point: None,
@@ -275,11 +295,7 @@ impl DeliveryStatus {
     }
 
     /// Sets the carrier and its tracking number.
-    pub fn with_carrier(
-        mut self,
-        carrier: impl Into<String>,
-        tracking_number: Option<String>,
-    ) -> Self {
+    pub fn with_carrier(mut self, carrier: impl Into<Text>, tracking_number: Option<Text>) -> Self {
         self.carrier = Some(carrier.into());
         self.carrier_tracking_number = tracking_number;
         self
@@ -302,12 +318,19 @@ impl DeliveryStatus {
                 *text = text.trim().to_owned();
             }
         }
+        fn keep_text(text: &mut Text) {
+            if let std::borrow::Cow::Owned(bounded) = bound_text(text, MAX) {
+                *text = bounded.into();
+            } else if text.len() != text.trim().len() {
+                *text = text.trim().into();
+            }
+        }
         let untrimmed = |t: &str| t.starts_with(is_trimmed) || t.ends_with(is_trimmed);
         if self.original.len() > ORIGINAL_MAX_CHARS || untrimmed(&self.original) {
-            self.original = clean_original(&self.original);
+            self.original = clean_original(&self.original).into();
         }
         if let Some(carrier) = &mut self.carrier {
-            keep(carrier);
+            keep_text(carrier);
         }
         if let Some(Problem::Other(text)) = &mut self.problem {
             keep(text);
@@ -351,9 +374,9 @@ pub fn clean_original(text: &str) -> String {
     }
 }
 
-fn deserialize_original<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    let raw = String::deserialize(d)?;
-    Ok(clean_original(&raw))
+fn deserialize_original<'de, D: Deserializer<'de>>(d: D) -> Result<Text, D::Error> {
+    let raw = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+    Ok(clean_original(&raw).into())
 }
 
 /// A pickup point or parcel locker where the parcel waits for the recipient.

@@ -39,7 +39,7 @@ impl Orchestrator {
             .filter(|s| s.code == StatusCode::Cancelled)
         {
             return Ok(CancelOutcome::AlreadyCancelled {
-                state: Some(cancelled.original.clone()),
+                state: Some(cancelled.original.to_string()),
             });
         }
         let Some(shipment) = record.shipment().cloned() else {

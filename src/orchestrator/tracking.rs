@@ -302,6 +302,34 @@ struct Prepared {
     stopped: bool,
 }
 
+/// Each update of a provider's answer beside the record it is about: the first update of a
+/// shipment counts, a shipment not asked about is ignored. Providers mostly answer in the
+/// order asked, so that is tried first; otherwise each update goes to its record by hash (a
+/// search per record was quadratic in the batch).
+fn pair(batch: &[ShipmentRecord], updates: Vec<TrackingUpdate>) -> Vec<Option<TrackingUpdate>> {
+    let in_order = updates.len() == batch.len()
+        && batch
+            .iter()
+            .zip(&updates)
+            .all(|(r, u)| r.shipment() == Some(u.shipment()));
+    if in_order {
+        return updates.into_iter().map(Some).collect();
+    }
+    let mut paired: Vec<Option<TrackingUpdate>> = Vec::new();
+    paired.resize_with(batch.len(), || None);
+    let index: HashMap<&ShipmentRef, usize> = batch
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.shipment().map(|s| (s, i)))
+        .collect();
+    for update in updates {
+        if let Some(slot) = index.get(update.shipment()).map(|&i| &mut paired[i]) {
+            slot.get_or_insert(update);
+        }
+    }
+    paired
+}
+
 /// How the history of a record moved from `before` to `after`: kept, grown at the end (the
 /// usual news), or replaced.
 fn history_write(before: &Arc<[DeliveryStatus]>, after: &Arc<[DeliveryStatus]>) -> HistoryWrite {
@@ -636,21 +664,7 @@ impl Orchestrator {
                 return Ok(report);
             }
         };
-        // Each update goes to its record by hash (a search per record was quadratic in the
-        // batch); the first update of a shipment counts, a shipment not asked about is ignored.
-        let mut paired: Vec<Option<TrackingUpdate>> = Vec::new();
-        paired.resize_with(batch.len(), || None);
-        let index: HashMap<&ShipmentRef, usize> = batch
-            .iter()
-            .enumerate()
-            .filter_map(|(i, r)| r.shipment().map(|s| (s, i)))
-            .collect();
-        for update in updates {
-            if let Some(slot) = index.get(update.shipment()).map(|&i| &mut paired[i]) {
-                slot.get_or_insert(update);
-            }
-        }
-        drop(index);
+        let paired = pair(&batch, updates);
         let mut pending = Vec::with_capacity(batch.len());
         for (record, update) in batch.into_iter().zip(paired) {
             // A shipment missing from the answer is "no news": it is still rescheduled.

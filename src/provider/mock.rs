@@ -386,7 +386,7 @@ impl MockProvider {
             .iter()
             .rev()
             .find(|s| s.code != StatusCode::Unknown)?;
-        (current.code >= self.lock_stage).then(|| current.original.clone())
+        (current.code >= self.lock_stage).then(|| current.original.to_string())
     }
 
     fn shipment_mut<'s>(
@@ -497,7 +497,7 @@ impl FulfillmentProvider for MockProvider {
         let stored = Self::shipment_mut(&mut state, shipment)?;
         if let Some(cancelled) = stored.current().filter(|s| s.code == StatusCode::Cancelled) {
             return Ok(CancelOutcome::AlreadyCancelled {
-                state: Some(cancelled.original.clone()),
+                state: Some(cancelled.original.to_string()),
             });
         }
         if let Some(state) = self.too_late(stored) {

@@ -14,7 +14,9 @@ use super::{
     Lease, ShipmentRecord, Store, TrackingWrite, TrackingWriteOutcome,
 };
 use crate::error::{Error, Result};
-use crate::model::{DeliveryStatus, Event, EventId, InstanceId, OrderException, OrderId, Waybill};
+use crate::model::{
+    DeliveryStatus, Event, EventId, InstanceId, OrderException, OrderId, Text, Waybill,
+};
 
 /// One record as kept: its fields, with the statuses packed aside ([`History`]).
 #[derive(Debug)]
@@ -24,18 +26,26 @@ struct Stored {
     history: History,
     current: Slot,
     last_reported: Slot,
+    /// The tracking claim on it, if any (its owner's name shared store-wide).
+    claim: Option<(Text, DateTime<Utc>)>,
 }
 
 impl Stored {
-    fn pack(
-        mut record: ShipmentRecord,
-        texts: &mut Interner,
-        empty: &Arc<[DeliveryStatus]>,
-    ) -> Self {
+    /// Whether `owner` may claim the record at `now`.
+    fn claimable_by(&self, owner: &str, now: DateTime<Utc>) -> bool {
+        self.claim
+            .as_ref()
+            .is_none_or(|(held, until)| held.as_str() == owner || *until <= now)
+    }
+
+    fn pack(mut record: ShipmentRecord, texts: &mut Interner, empty: &Empty) -> Self {
         let history = History::pack(&record.history, texts);
+        if *record.waybill == *empty.waybill {
+            record.waybill = Arc::clone(&empty.waybill);
+        }
         let current = Slot::of(record.current_status.as_ref(), &history);
         let last_reported = Slot::of(record.last_reported.as_ref(), &history);
-        record.history = Arc::clone(empty);
+        record.history = Arc::clone(&empty.history);
         record.current_status = None;
         record.last_reported = None;
         Self {
@@ -43,6 +53,7 @@ impl Stored {
             history,
             current,
             last_reported,
+            claim: None,
         }
     }
 
@@ -80,7 +91,6 @@ struct MemoryState {
     records: BTreeMap<OrderId, Box<Stored>>,
     /// Active records of each instance by due position: tracking reads only what is due.
     due: HashMap<InstanceId, BTreeSet<DuePosition>>,
-    claims: HashMap<OrderId, Lease>,
     order_leases: HashMap<OrderId, Lease>,
     waybills: HashMap<OrderId, Waybill>,
     exceptions: BTreeMap<(OrderId, u32), OrderException>,
@@ -89,15 +99,25 @@ struct MemoryState {
     outbox_ids: HashMap<EventId, u64>,
     next_event: u64,
     texts: Interner,
-    /// The one empty history records are stored with.
-    empty: Arc<[DeliveryStatus]>,
+    empty: Empty,
+}
+
+/// The one empty history and waybill records are stored with.
+#[derive(Debug, Default)]
+struct Empty {
+    history: Arc<[DeliveryStatus]>,
+    waybill: Arc<Waybill>,
 }
 
 impl MemoryState {
     /// Stores `record` (new or replacing), keeping the due index in step.
     fn put(&mut self, record: ShipmentRecord) {
-        let stored = Box::new(Stored::pack(record, &mut self.texts, &self.empty));
+        let mut stored = Box::new(Stored::pack(record, &mut self.texts, &self.empty));
         let order_id = stored.record.order_id.clone();
+        if let Some(old) = self.records.get_mut(&order_id) {
+            // A whole-record write keeps the record's tracking claim.
+            stored.claim = old.claim.take();
+        }
         let (old_instance, old_position) = self
             .records
             .insert(order_id.clone(), stored)
@@ -198,7 +218,7 @@ impl MemoryState {
         record.version += 1;
         let version = record.version;
         let instance = record.instance.clone();
-        self.claims.remove(&write.order_id);
+        stored.claim = None;
         self.reindex_order(&write.order_id, Some(instance), old_position);
         self.enqueue(write.events);
         TrackingWriteOutcome::Written { version }
@@ -319,26 +339,19 @@ impl Store for MemoryStore {
             Some(after) => index.range((Bound::Excluded(after), Bound::Unbounded)),
             None => index.range::<DuePosition, _>(..),
         };
+        let owner = state.texts.intern_str(&query.lease.owner);
         let mut claimed = Vec::new();
         for position in range {
             if claimed.len() >= query.limit || position.due.is_some_and(|due| due > query.now) {
                 break;
             }
-            if state
-                .claims
-                .get(&position.order_id)
-                .is_some_and(|held| !held.yields_to(&query.lease.owner, query.now))
-            {
+            let Some(stored) = state.records.get_mut(&position.order_id) else {
                 continue;
-            }
-            if let Some(stored) = state.records.get(&position.order_id) {
+            };
+            if stored.claimable_by(&owner, query.now) {
+                stored.claim = Some((owner.clone(), query.lease.until));
                 claimed.push(stored.unpack());
             }
-        }
-        for record in &claimed {
-            state
-                .claims
-                .insert(record.order_id.clone(), query.lease.clone());
         }
         Ok(claimed)
     }
@@ -354,8 +367,13 @@ impl Store for MemoryStore {
     async fn release_claims(&self, owner: &str, order_ids: &[OrderId]) -> Result<()> {
         let mut state = self.lock();
         for order_id in order_ids {
-            if state.claims.get(order_id).is_some_and(|l| l.owner == owner) {
-                state.claims.remove(order_id);
+            if let Some(stored) = state.records.get_mut(order_id)
+                && stored
+                    .claim
+                    .as_ref()
+                    .is_some_and(|(held, _)| held.as_str() == owner)
+            {
+                stored.claim = None;
             }
         }
         Ok(())

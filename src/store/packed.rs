@@ -1,67 +1,100 @@
 //! Compact status histories for [`MemoryStore`](super::MemoryStore).
 //!
 //! A tracked shipment carries ten or more statuses, and across shipments their texts repeat
-//! (the provider's status words, the carrier's name, the shipment's own tracking number in
-//! every status). Stored as [`DeliveryStatus`] values, each status held four strings of its
-//! own; here each distinct text is kept once for the whole store ([`Interner`]), a history
-//! keeps a small table of the texts it uses, and each status is a time, a code and four
-//! one-byte indexes into that table. The rare parts (a problem, a pickup point) are kept
-//! aside. Reading a history back builds ordinary statuses.
+//! (the provider's status words, the carrier's name) or repeat within the shipment (its
+//! carrier tracking number and tracking link in every status). Stored as [`DeliveryStatus`]
+//! values, each status held four strings of its own. Here a history keeps two small tables:
+//! the words and carriers it uses, kept once for the whole store ([`Interner`]: shipments that
+//! went through the same statuses share one table), and its own tracking numbers and links;
+//! each status is a time, a code and four one-byte indexes into those tables. The rare parts
+//! (a problem, a pickup point) are kept aside. Reading a history back builds ordinary
+//! statuses.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::model::{DeliveryStatus, PickupPoint, Problem, StatusCode};
+use crate::model::{DeliveryStatus, PickupPoint, Problem, StatusCode, Text};
 
-/// Each distinct text once: statuses of every record share it. Texts nobody uses any more are
-/// dropped when the set has doubled since the last sweep, so the set stays proportional to
-/// what records hold.
+/// Each distinct value once: records share it. Values nobody uses any more are dropped when
+/// the set has doubled since the last sweep, so the set stays proportional to what records
+/// hold.
 #[derive(Debug)]
-pub(super) struct Interner {
-    texts: HashSet<Arc<str>>,
+struct Shared<T: ?Sized + Eq + std::hash::Hash> {
+    values: HashSet<Arc<T>>,
     sweep_at: usize,
 }
 
 const FIRST_SWEEP: usize = 4096;
 
-impl Default for Interner {
+impl<T: ?Sized + Eq + std::hash::Hash> Default for Shared<T> {
     fn default() -> Self {
         Self {
-            texts: HashSet::new(),
+            values: HashSet::new(),
             sweep_at: FIRST_SWEEP,
         }
     }
 }
 
-impl Interner {
-    /// The shared copy of `text`.
-    pub(super) fn intern(&mut self, text: &str) -> Arc<str> {
-        if let Some(shared) = self.texts.get(text) {
+impl<T: ?Sized + Eq + std::hash::Hash> Shared<T> {
+    /// The shared copy of `value`, made by `make` the first time.
+    fn get(&mut self, value: &T, make: impl FnOnce(&T) -> Arc<T>) -> Arc<T> {
+        if let Some(shared) = self.values.get(value) {
             return Arc::clone(shared);
         }
-        if self.texts.len() >= self.sweep_at {
-            // Only the set holds a text nobody else counts.
-            self.texts.retain(|t| Arc::strong_count(t) > 1);
-            self.sweep_at = (self.texts.len() * 2).max(FIRST_SWEEP);
+        if self.values.len() >= self.sweep_at {
+            // Only the set holds a value nobody else counts.
+            self.values.retain(|v| Arc::strong_count(v) > 1);
+            self.sweep_at = (self.values.len() * 2).max(FIRST_SWEEP);
         }
-        let shared: Arc<str> = Arc::from(text);
-        self.texts.insert(Arc::clone(&shared));
+        let shared = make(value);
+        self.values.insert(Arc::clone(&shared));
         shared
+    }
+}
+
+/// The texts and text tables histories share store-wide.
+#[derive(Debug, Default)]
+pub(super) struct Interner {
+    texts: Shared<str>,
+    tables: Shared<[Text]>,
+}
+
+impl Interner {
+    /// The shared copy of `text` (`text` itself the first time).
+    pub(super) fn intern(&mut self, text: &Text) -> Text {
+        Text::from(self.texts.get(text.as_str(), |_| Arc::from(text.clone())))
+    }
+
+    /// The shared copy of `text`, made from the slice the first time.
+    pub(super) fn intern_str(&mut self, text: &str) -> Text {
+        Text::from(self.texts.get(text, |t| Arc::from(t)))
+    }
+
+    /// The shared copy of a table of shared texts.
+    fn table(&mut self, table: &[Text]) -> Arc<[Text]> {
+        self.tables.get(table, |t| Arc::from(t))
     }
 
     /// Number of distinct texts held.
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {
-        self.texts.len()
+        self.texts.values.len()
+    }
+
+    /// Number of distinct tables held.
+    #[cfg(test)]
+    fn tables(&self) -> usize {
+        self.tables.values.len()
     }
 }
 
 /// No text (an index no table reaches: tables hold at most 255 texts).
 const NONE: u8 = u8::MAX;
 
-/// One status: its time, code and the indexes of its texts in the history's table.
+/// One status: its time, code and the indexes of its texts: the text and carrier in the
+/// history's shared table, the carrier's tracking number and the link in its own.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct PackedStatus {
     at: DateTime<Utc>,
@@ -85,7 +118,8 @@ pub(super) struct Rare {
 #[derive(Debug, Clone)]
 pub(super) enum History {
     Packed {
-        texts: Box<[Arc<str>]>,
+        shared: Arc<[Text]>,
+        own: Box<[Text]>,
         statuses: Box<[PackedStatus]>,
         rare: Option<Box<[Rare]>>,
     },
@@ -95,7 +129,8 @@ pub(super) enum History {
 impl Default for History {
     fn default() -> Self {
         History::Packed {
-            texts: Box::default(),
+            shared: Arc::from([]),
+            own: Box::default(),
             statuses: Box::default(),
             rare: None,
         }
@@ -105,29 +140,23 @@ impl Default for History {
 impl History {
     /// `statuses` packed, their texts shared through `interner`.
     pub(super) fn pack(statuses: &[DeliveryStatus], interner: &mut Interner) -> Self {
-        let mut texts: Vec<Arc<str>> = Vec::new();
-        let mut packed = Vec::with_capacity(statuses.len());
-        let mut rare = Vec::new();
         if statuses.len() > usize::from(u16::MAX) {
             return History::Plain(statuses.into());
         }
+        let mut shared: Vec<Text> = Vec::new();
+        let mut own: Vec<Text> = Vec::new();
+        let mut packed = Vec::with_capacity(statuses.len());
+        let mut rare = Vec::new();
         for (i, status) in statuses.iter().enumerate() {
-            let mut index = |text: Option<&str>| -> Option<u8> {
-                let Some(text) = text else {
-                    return Some(NONE);
-                };
-                if let Some(at) = texts.iter().position(|t| **t == *text) {
-                    return u8::try_from(at).ok();
-                }
-                let at = u8::try_from(texts.len()).ok().filter(|&at| at != NONE)?;
-                texts.push(interner.intern(text));
-                Some(at)
-            };
             let (Some(original), Some(carrier), Some(number), Some(url)) = (
-                index(Some(&status.original)),
-                index(status.carrier.as_deref()),
-                index(status.carrier_tracking_number.as_deref()),
-                index(status.tracking_url.as_deref()),
+                index(&mut shared, Some(&status.original), |t| interner.intern(t)),
+                index(&mut shared, status.carrier.as_ref(), |t| interner.intern(t)),
+                index(
+                    &mut own,
+                    status.carrier_tracking_number.as_ref(),
+                    Text::clone,
+                ),
+                index(&mut own, status.tracking_url.as_ref(), Text::clone),
             ) else {
                 return History::Plain(statuses.into());
             };
@@ -149,7 +178,8 @@ impl History {
             }
         }
         History::Packed {
-            texts: texts.into_boxed_slice(),
+            shared: interner.table(&shared),
+            own: own.into_boxed_slice(),
             statuses: packed.into_boxed_slice(),
             rare: (!rare.is_empty()).then(|| rare.into_boxed_slice()),
         }
@@ -167,7 +197,12 @@ impl History {
     pub(super) fn unpack(&self) -> Arc<[DeliveryStatus]> {
         match self {
             History::Plain(statuses) => Arc::clone(statuses),
-            History::Packed { .. } => (0..self.len()).filter_map(|i| self.get(i)).collect(),
+            // A mapped slice has an exact length: the `Arc` is allocated once, at its size.
+            History::Packed { statuses, .. } => statuses
+                .iter()
+                .enumerate()
+                .map(|(i, packed)| self.build(i, packed))
+                .collect(),
         }
     }
 
@@ -175,27 +210,32 @@ impl History {
     pub(super) fn get(&self, index: usize) -> Option<DeliveryStatus> {
         match self {
             History::Plain(statuses) => statuses.get(index).cloned(),
-            History::Packed {
-                texts,
-                statuses,
-                rare,
-            } => {
-                let packed = statuses.get(index)?;
-                let text = |i: u8| texts.get(usize::from(i)).map(|t| String::from(&**t));
-                let rare = rare
-                    .as_deref()
-                    .and_then(|r| r.iter().find(|r| usize::from(r.index) == index));
-                Some(DeliveryStatus {
-                    code: packed.code,
-                    original: text(packed.original).unwrap_or_default(),
-                    at: packed.at,
-                    problem: rare.and_then(|r| r.problem.clone()),
-                    pickup_point: rare.and_then(|r| r.pickup_point.clone()),
-                    carrier: text(packed.carrier),
-                    carrier_tracking_number: text(packed.carrier_tracking_number),
-                    tracking_url: text(packed.tracking_url),
-                })
+            History::Packed { statuses, .. } => {
+                statuses.get(index).map(|packed| self.build(index, packed))
             }
+        }
+    }
+
+    /// The status `packed` at `index` of this (packed) history, as an ordinary status.
+    fn build(&self, index: usize, packed: &PackedStatus) -> DeliveryStatus {
+        let (shared, own, rare) = match self {
+            History::Packed {
+                shared, own, rare, ..
+            } => (&shared[..], &own[..], rare.as_deref()),
+            History::Plain(_) => (&[][..], &[][..], None),
+        };
+        let text = |i: u8| shared.get(usize::from(i)).cloned();
+        let own_text = |i: u8| own.get(usize::from(i)).cloned();
+        let rare = rare.and_then(|r| r.iter().find(|r| usize::from(r.index) == index));
+        DeliveryStatus {
+            code: packed.code,
+            original: text(packed.original).unwrap_or_default(),
+            at: packed.at,
+            problem: rare.and_then(|r| r.problem.clone()),
+            pickup_point: rare.and_then(|r| r.pickup_point.clone()),
+            carrier: text(packed.carrier),
+            carrier_tracking_number: own_text(packed.carrier_tracking_number),
+            tracking_url: own_text(packed.tracking_url),
         }
     }
 
@@ -215,18 +255,20 @@ impl History {
 
     /// Whether the status at `index` equals `status` (compared in place, nothing built).
     fn is_at(&self, index: usize, status: &DeliveryStatus) -> bool {
-        let (texts, statuses, rare) = match self {
+        let (shared, own, statuses, rare) = match self {
             History::Plain(statuses) => return statuses.get(index) == Some(status),
             History::Packed {
-                texts,
+                shared,
+                own,
                 statuses,
                 rare,
-            } => (texts, statuses, rare),
+            } => (shared, own, statuses, rare),
         };
         let Some(packed) = statuses.get(index) else {
             return false;
         };
-        let text = |i: u8| texts.get(usize::from(i)).map(|t| &**t);
+        let text = |i: u8| shared.get(usize::from(i)).map(Text::as_str);
+        let own_text = |i: u8| own.get(usize::from(i)).map(Text::as_str);
         let rare = rare
             .as_deref()
             .and_then(|r| r.iter().find(|r| usize::from(r.index) == index));
@@ -234,11 +276,29 @@ impl History {
             && packed.at == status.at
             && text(packed.original) == Some(status.original.as_str())
             && text(packed.carrier) == status.carrier.as_deref()
-            && text(packed.carrier_tracking_number) == status.carrier_tracking_number.as_deref()
-            && text(packed.tracking_url) == status.tracking_url.as_deref()
+            && own_text(packed.carrier_tracking_number) == status.carrier_tracking_number.as_deref()
+            && own_text(packed.tracking_url) == status.tracking_url.as_deref()
             && rare.and_then(|r| r.problem.as_ref()) == status.problem.as_ref()
             && rare.and_then(|r| r.pickup_point.as_ref()) == status.pickup_point.as_ref()
     }
+}
+
+/// The index of `text` in `table`, added (made by `make`) when missing; [`NONE`] for no text;
+/// `None` when the table is full.
+fn index(
+    table: &mut Vec<Text>,
+    text: Option<&Text>,
+    make: impl FnOnce(&Text) -> Text,
+) -> Option<u8> {
+    let Some(text) = text else {
+        return Some(NONE);
+    };
+    if let Some(at) = table.iter().position(|t| t == text) {
+        return u8::try_from(at).ok();
+    }
+    let at = u8::try_from(table.len()).ok().filter(|&at| at != NONE)?;
+    table.push(make(text));
+    Some(at)
 }
 
 /// A record's current or last reported status: none, one of its history's statuses (the usual
@@ -316,7 +376,7 @@ mod tests {
                     s.problem = Some(Problem::Other("held at customs".into()));
                 }
                 if i % 2 == 0 {
-                    s.tracking_url = Some(format!("https://t.example/{i}"));
+                    s.tracking_url = Some(format!("https://t.example/{i}").into());
                 }
                 s
             })
@@ -340,13 +400,14 @@ mod tests {
         let statuses = history(10);
         let a = History::pack(&statuses, &mut interner);
         let b = History::pack(&statuses, &mut interner);
-        // 4 status words, the carrier, the number, 5 urls.
-        assert_eq!(interner.len(), 11);
-        let (History::Packed { texts: ta, .. }, History::Packed { texts: tb, .. }) = (&a, &b)
+        // 4 status words and the carrier, in one table both histories share.
+        assert_eq!(interner.len(), 5);
+        assert_eq!(interner.tables(), 1);
+        let (History::Packed { shared: ta, .. }, History::Packed { shared: tb, .. }) = (&a, &b)
         else {
             panic!("not packed");
         };
-        assert!(ta.iter().zip(tb.iter()).all(|(x, y)| Arc::ptr_eq(x, y)));
+        assert!(Arc::ptr_eq(ta, tb));
     }
 
     #[test]
@@ -365,7 +426,7 @@ mod tests {
     fn unused_texts_are_swept() {
         let mut interner = Interner::default();
         for i in 0..3 * FIRST_SWEEP {
-            drop(interner.intern(&format!("text {i}")));
+            drop(interner.intern(&Text::from(format!("text {i}"))));
         }
         assert!(interner.len() <= FIRST_SWEEP + 1, "{}", interner.len());
     }

@@ -19,7 +19,7 @@
 use chrono::{DateTime, Utc};
 
 use super::wire::{ShipmentView, StatusDetail, TrackingEvent};
-use crate::model::{DeliveryStatus, Problem, StatusCode, StatusTable, normalize_status_key};
+use crate::model::{DeliveryStatus, Problem, StatusCode, StatusTable, Text, normalize_status_key};
 
 /// One row: the `original` text, its code, and the problem it implies.
 type Row = (&'static str, StatusCode, Option<Problem>);
@@ -233,7 +233,7 @@ pub(crate) fn order_status(table: &StatusTable, status: &str, at: DateTime<Utc>)
 /// `status` with the shipment's carrier, tracking number and public link, when it has them.
 pub(crate) fn with_label(mut status: DeliveryStatus, shipment: &ShipmentView) -> DeliveryStatus {
     if let Some(tracking) = &shipment.tracking {
-        let number = shipment.tracking_number().map(str::to_owned);
+        let number = shipment.tracking_number().map(Text::from);
         if let Some(carrier) = tracking
             .carrier
             .as_deref()
@@ -249,7 +249,7 @@ pub(crate) fn with_label(mut status: DeliveryStatus, shipment: &ShipmentView) ->
             .as_deref()
             .map(str::trim)
             .filter(|u| !u.is_empty())
-            .map(str::to_owned);
+            .map(Text::from);
     }
     status
 }
@@ -381,7 +381,7 @@ mod tests {
 
     fn code(status: &str, detail: Option<(i64, &str)>) -> (StatusCode, Option<Problem>, String) {
         let s = warehouse_status(&status_table(), &shipment(status, detail), Utc::now());
-        (s.code, s.problem, s.original)
+        (s.code, s.problem, s.original.to_string())
     }
 
     #[test]

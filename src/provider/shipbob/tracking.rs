@@ -253,7 +253,7 @@ fn shipment_statuses(
             .map(str::trim)
             .filter(|c| !c.is_empty())
         {
-            s.carrier.get_or_insert_with(|| name.to_owned());
+            s.carrier.get_or_insert_with(|| name.into());
         }
         if let Some(number) = carrier
             .carrier_tracking_number
@@ -263,7 +263,7 @@ fn shipment_statuses(
             .filter(|n| !n.is_empty())
         {
             s.carrier_tracking_number
-                .get_or_insert_with(|| number.to_owned());
+                .get_or_insert_with(|| number.into());
         }
         if let Some(url) = carrier
             .public_tracking_url
@@ -271,7 +271,7 @@ fn shipment_statuses(
             .map(str::trim)
             .filter(|u| !u.is_empty())
         {
-            s.tracking_url.get_or_insert_with(|| url.to_owned());
+            s.tracking_url.get_or_insert_with(|| url.into());
         }
         s
     };

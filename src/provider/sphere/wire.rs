@@ -22,7 +22,8 @@ use serde_json::{Map, Number, Value};
 use crate::error::{Error, FieldError, Result};
 use crate::model::{
     Address, AddressKind, AddressOption, AddressQuery, DeliveryStatus, FieldKind, Order, Payment,
-    SelectOption, StatusTable, StockLevel, Waybill, WaybillField, WaybillForm, normalize_phone,
+    SelectOption, StatusTable, StockLevel, Text, Waybill, WaybillField, WaybillForm,
+    normalize_phone,
 };
 pub(crate) use crate::provider::OneOrMany;
 use crate::provider::waybill_value;
@@ -713,11 +714,11 @@ pub(crate) fn with_shipments(
         .find_map(|s| s.first_tracking_number().map(|number| (s, number)));
     match tracked {
         Some((shipment, number)) => {
-            status.carrier = shipment.carrier().map(str::to_owned);
-            status.carrier_tracking_number = Some(number.to_owned());
+            status.carrier = shipment.carrier().map(Text::from);
+            status.carrier_tracking_number = Some(number.into());
         }
         None => {
-            status.carrier = ordered.iter().find_map(|s| s.carrier()).map(str::to_owned);
+            status.carrier = ordered.iter().find_map(|s| s.carrier()).map(Text::from);
         }
     }
     status

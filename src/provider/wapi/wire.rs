@@ -22,8 +22,8 @@ use super::status::{apply_comment, apply_trouble};
 use crate::error::{Error, FieldError, Result};
 use crate::model::{
     Address, AddressKind, AddressOption, AddressQuery, CartLine, CommentRules, DeliveryStatus,
-    FieldKind, OpeningHours, Order, SelectOption, StatusTable, StockLevel, Waybill, WaybillField,
-    WaybillForm, normalize_phone, with_status_key,
+    FieldKind, OpeningHours, Order, SelectOption, StatusTable, StockLevel, Text, Waybill,
+    WaybillField, WaybillForm, normalize_phone, with_status_key,
 };
 pub(crate) use crate::provider::OneOrMany;
 use crate::provider::waybill_value;
@@ -777,9 +777,9 @@ fn with_courier(
     tracking_link: Option<&str>,
     site: Option<&str>,
 ) -> DeliveryStatus {
-    status.carrier = first_text(&[name]).map(str::to_owned);
-    status.carrier_tracking_number = first_text(&[tracking_number]).map(str::to_owned);
-    status.tracking_url = first_text(&[tracking_link, site]).map(str::to_owned);
+    status.carrier = first_text(&[name]).map(Text::from);
+    status.carrier_tracking_number = first_text(&[tracking_number]).map(Text::from);
+    status.tracking_url = first_text(&[tracking_link, site]).map(Text::from);
     status
 }
 
