@@ -1,23 +1,29 @@
-//! Load harness of issue #11: the wire figures, against the bundled simulators over loopback,
-//! each printed beside its bound and beside a naive baseline measured in the same run.
+//! Load harness of issues #11 and #18: the wire figures, against the bundled simulators over
+//! loopback and against `MockProvider`, each printed beside its bound and beside a naive
+//! baseline measured in the same run.
 //!
 //! ```text
-//! cargo run --release --example load                         # defaults: about a minute
-//! cargo run --release --example load -- --shipments 100000   # the issue's tracking figure
+//! cargo run --release --example load                         # defaults: a few minutes
+//! cargo run --release --example load -- --scenario a --shipments 100000   # the issue's figures
 //! ```
 //!
-//! **A. Tracking.** `--instances` Wapi simulators (all Wapi: Sphere reads one order per request,
-//! so its bound would be another formula), one orchestrator instance each, no rate limit
-//! (`with_rate_limit(None)`: the adapters default to 5 requests/s, which alone would make the
-//! sync take `N / batch / 5` seconds per instance). `--shipments` orders are exported with no
-//! latency, then every simulator gets `--latency-ms` per request and one
-//! `sync_tracking()` with the orchestrator's clock 3 h ahead polls all of them. Printed: wall time against the bound
-//! `ceil(ceil(N / instances / batch) / concurrency) × latency` (instances side by side), the CPU
-//! used during the sync per shipment (fulfillkit's threads and the simulators' threads
-//! separately: the simulators run on their own tokio runtime, threads named `sim`), and a naive
-//! baseline: one `track(&[one])` request per shipment, one after the other, as an hourly cron
-//! integration does it, timed over `--naive-shipments` and extrapolated to N (it only asks; it
-//! stores nothing, which favours it).
+//! **A. Tracking, on realistic work.** `--shipments` orders over `--instances` instances are
+//! exported with no latency; every shipment then carries ten statuses (A1: `--instances` Wapi
+//! simulators whose orders go through ten lifecycle steps, all Wapi because Sphere reads one
+//! order per request and its bound would be another formula; A2: `MockProvider` instances,
+//! nine statuses pushed per order with a carrier and the shipment's own tracking number). One
+//! unmeasured `sync_tracking()` loads the histories into the store. Then `--rounds` measured
+//! rounds: before each, the orchestrator's clock moves 3 h on (every shipment is due) and
+//! about `--moving` percent of the shipments gain a status, so each round merges news,
+//! reports changes and writes them. No rate limit (`with_rate_limit(None)`: the adapters
+//! default to 5 requests/s). Printed per round and as medians: wall time against the bound
+//! `ceil(ceil(N / instances / batch) / concurrency) × latency` (instances side by side), the
+//! CPU used per shipment (fulfillkit's threads and the simulators' threads separately: the
+//! simulators run on their own tokio runtime, threads named `sim`; `MockProvider` runs in
+//! fulfillkit's threads and counts there), and a naive baseline over the simulators: one
+//! `track(&[one])` request per shipment, one after the other, as an hourly cron integration
+//! does it, timed over `--naive-shipments` and extrapolated to N (it only asks; it stores
+//! nothing, which favours it). `--backend sim|mock` runs one of the two.
 //!
 //! **B. Confirmation latency.** A fresh Wapi simulator with `--latency-ms`; `--orders`
 //! confirmations sent open-loop at `--rate` per second (each spawned at its scheduled time,

@@ -49,6 +49,12 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
+// The module overview links to feature-gated modules (`testkit`, `simulator`); a build without
+// those features has nothing to link to. `cargo doc --all-features` (and docs.rs) check every link.
+#![cfg_attr(
+    not(all(feature = "mock", feature = "simulator")),
+    allow(rustdoc::broken_intra_doc_links)
+)]
 
 pub mod error;
 pub mod http;

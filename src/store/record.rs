@@ -40,7 +40,7 @@ pub enum ExportState {
     /// The provider refused or could not be reached.
     Failed {
         /// Whether `retry_failed_exports` tries again: the error is retryable
-        /// ([`Error::is_retryable`]) and the retry limits are not reached. `false` is work for
+        /// ([`Error::is_retryable`](crate::Error::is_retryable)) and the retry limits are not reached. `false` is work for
         /// an operator.
         retryable: bool,
         /// What went wrong the last time, with the provider's status, endpoint and message.
