@@ -116,6 +116,11 @@
     return options;
   }
 
+  function instanceLabel(id) {
+    const instance = instances.find((i) => i.id === id);
+    return instance ? instance.label : id;
+  }
+
   function labelled(id, label, control) {
     control.id = id;
     return h("div", {}, h("label", { for: id }, label), control);
@@ -232,22 +237,21 @@
       h("dt", {}, "Instance"), h("dd", {}, e.instance),
       h("dt", {}, "Shipment"), h("dd", {}, e.shipment.provider_ref),
       h("dt", {}, "Why"), h("dd", {}, e.reason.replace(/_/g, " ") + (e.provider_state ? ": " + e.provider_state : "")),
-      h("dt", {}, "Delivery status"), h("dd", {}, e.delivery_status ? e.delivery_status.original + " (" + e.delivery_status.code + ")" : "unknown"),
+      h("dt", {}, "Delivery status"), h("dd", {}, e.delivery_status ? e.delivery_status.original + " (" + e.delivery_status.code + ")" : "not tracked yet"),
       h("dt", {}, "Detected"), h("dd", {}, when(e.detected_at)),
       h("dt", {}, "Edits since"), h("dd", {}, String((e.later_edits || []).length)),
       h("dt", {}, "Status"), h("dd", { id: "exception-status" }, detail.open ? "Open" :
         "Resolved (" + e.resolution.action.replace(/_/g, " ") + " by " + e.resolution.by + ", " + when(e.resolved_at) + ")" +
         (e.resolution.note ? ": " + e.resolution.note : "")));
     const changes = detail.changes.length
-      ? h("table", { id: "changes-table" },
-        h("caption", {}, "What changed"),
+      ? h("table", { id: "changes-table", "aria-labelledby": "changes-heading" },
         h("thead", {}, h("tr", {}, ["Field", "The provider has", "Requested"].map((c) => h("th", { scope: "col" }, c)))),
         h("tbody", {}, detail.changes.map((c) => h("tr", {},
           h("th", { scope: "row" }, KEY_FIELDS[c.field] || c.field),
           h("td", {}, c.exported),
           h("td", {}, c.requested)))))
       : h("p", {}, "The latest version matches what the provider has.");
-    const parts = [heading, facts, h("h2", {}, "What changed"), changes];
+    const parts = [heading, facts, h("h2", { id: "changes-heading" }, "What changed"), changes];
     if (detail.open) {
       const note = h("textarea", { id: "resolution-note", name: "note", rows: "3" });
       const result = h("div", {});
@@ -372,7 +376,7 @@
         failure.kind + (failure.http_status ? ", HTTP " + failure.http_status : "") + (failure.endpoint ? ", " + failure.endpoint : ""))),
       h("td", {}, String(f.attempts)),
       h("td", {}, when(f.since)),
-      h("td", {}, h("div", { class: "actions" }, retry), attach));
+      h("td", {}, h("div", { class: "actions" }, retry), f.flagged ? attach : null));
   }
 
   // ---- the order card --------------------------------------------------------------------
@@ -403,7 +407,7 @@
     const summary = h("dl", { class: "facts", id: "order-summary" },
       h("dt", {}, "Customer"), h("dd", {}, o.customer.name + ", " + o.customer.phone),
       h("dt", {}, "Address"), h("dd", {}, [...o.address.lines, o.address.postcode + " " + o.address.city, o.address.country].join(", ")),
-      h("dt", {}, "Instance"), h("dd", {}, order.instance),
+      h("dt", {}, "Instance"), h("dd", {}, instanceLabel(order.instance) + " (" + order.instance + ")"),
       h("dt", {}, "Export"), h("dd", {}, order.export_state + (order.export.shipment ? " as " + order.export.shipment.provider_ref : "")),
       h("dt", {}, "Delivery status"), h("dd", {}, order.current_status ? order.current_status.original + " (" + order.current_status.code + ")" : "none yet"),
       h("dt", {}, "Automation"), h("dd", {}, order.automation));
@@ -439,6 +443,7 @@
       id: "waybill-form", novalidate: true, "aria-describedby": "waybill-help", onsubmit: async (event) => {
         event.preventDefault();
         save.disabled = true;
+        statusRegion.textContent = "";
         summary.replaceChildren();
         for (const f of fields) f.setError(null);
         const values = {};
@@ -466,7 +471,7 @@
         }
       },
     },
-      h("p", { id: "waybill-help", class: "muted" }, "The fields " + form.instance + "'s provider asks for. Empty fields take the instance's defaults."),
+      h("p", { id: "waybill-help", class: "muted" }, "The fields the provider of " + instanceLabel(form.instance) + " asks for. Empty fields take the instance's defaults."),
       summary,
       fields.map((f) => f.element),
       h("div", { class: "actions" }, save));
@@ -642,7 +647,7 @@
         list.hidden = entries.length === 0;
         input.setAttribute("aria-expanded", String(entries.length > 0));
         highlight(-1);
-        announce(entries.length ? entries.length + " directory entries found." : "No directory entries found.");
+        announce(entries.length === 1 ? "1 directory entry found." : (entries.length || "No") + " directory entries found.");
       } catch (error) {
         if (ticket !== asked) return;
         close();
@@ -675,7 +680,7 @@
         labelled("addr-country", "Country", country),
         h("div", { class: "check" }, pickup, h("label", { for: "addr-pickup" }, "Pickup points and lockers only"))),
       h("div", { class: "field" },
-        h("label", { for: "addr-q" }, "Search " + order.instance + "'s directory"),
+        h("label", { for: "addr-q" }, "Search the directory of " + (instance ? instance.label : order.instance)),
         h("p", { class: "hint", id: "addr-hint" }, "Type a street, city, postcode or point code; choose with the arrow keys and Enter."),
         h("div", { class: "combobox" }, input, list)),
       chosen);
