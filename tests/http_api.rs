@@ -564,6 +564,26 @@ async fn the_waybill_form_is_json_schema_and_saving_names_each_bad_field() {
     api.get("/api/orders/NEW-1/waybill?instance=nowhere")
         .await
         .assert_problem(404, "not-found");
+    let elsewhere = api
+        .put(
+            "/api/orders/SO-4/waybill",
+            json!({"instance": "pl", "values": {}}),
+        )
+        .await;
+    elsewhere.assert_problem(422, "validation");
+    assert_eq!(elsewhere.error_paths(), ["instance"]);
+    let draft = api
+        .put(
+            "/api/orders/NEW-1/waybill",
+            json!({"instance": "it", "values": {"day_part": "morning"}}),
+        )
+        .await;
+    assert_eq!(draft.status, 200, "{}", draft.text);
+    assert_eq!(
+        api.get("/api/orders/NEW-1/waybill").await.json["instance"],
+        "it",
+        "the saved values name their instance"
+    );
     api.put("/api/orders/SO-4/waybill", json!({"values": "none"}))
         .await
         .assert_problem(422, "bad-request");

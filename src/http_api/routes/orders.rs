@@ -222,7 +222,8 @@ struct WaybillValues {
 
 /// Saves an operator's waybill values for an order, once they pass the instance's form (with
 /// its defaults filled in, as export will check them); they take precedence over the
-/// instance's defaults at export.
+/// instance's defaults at export. An order fulfillkit has a record of takes values for its
+/// record's instance only.
 #[utoipa::path(
     put,
     path = "/api/orders/{order_id}/waybill",
@@ -232,7 +233,7 @@ struct WaybillValues {
     responses(
         (status = 200, description = "Saved; the form and the saved values", body = WaybillView),
         (status = 404, description = "Unknown instance", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid values, one entry per field in `errors` (`/values/<key>`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid values, one entry per field in `errors` (`/values/<key>`), or another instance than the record's", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn save_waybill(
@@ -241,7 +242,22 @@ async fn save_waybill(
     ApiJson(body): ApiJson<WaybillValues>,
 ) -> Result<Json<WaybillView>, Problem> {
     let orchestrator = &state.orchestrator;
+    let recorded = orchestrator
+        .shipment(order_id.as_str())
+        .await?
+        .map(|r| r.instance);
     let instance = waybill_instance(orchestrator, &order_id, body.instance, None).await?;
+    // Export and its retries send the waybill to the record's instance: values meant for
+    // another instance's form would only fail there.
+    if let Some(recorded) = recorded.filter(|r| *r != instance) {
+        return Err(Problem::from_error(&Error::validation(
+            format!("waybill of order {order_id}"),
+            vec![crate::error::FieldError::new(
+                "instance",
+                format!("must be {recorded}, where the order is recorded"),
+            )],
+        )));
+    }
     let form = orchestrator.waybill_form(&instance)?;
     let waybill = Waybill {
         instance: Some(instance.clone()),
