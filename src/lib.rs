@@ -21,6 +21,8 @@
 //! - [`orchestrator`]: instances, routing rules, export on confirmation, the shipment
 //!   records in the host's [`Store`](orchestrator::Store) and the events sent to its
 //!   [`EventSink`](orchestrator::EventSink);
+//! - [`http_api`] (feature `axum`): the operator API and console as an axum `Router` the host
+//!   nests under its own path and authentication;
 //! - [`error`]: one [`Error`] whose variants say what a caller can do about it.
 //!
 //! ## Example
@@ -58,6 +60,8 @@
 
 pub mod error;
 pub mod http;
+#[cfg(feature = "axum")]
+pub mod http_api;
 pub mod model;
 pub mod orchestrator;
 pub mod provider;
