@@ -487,11 +487,7 @@ impl HttpClient {
             let (outcome, kept) = match result {
                 Ok(response) => {
                     span.record("status", response.status);
-                    let retry_after = response
-                        .headers
-                        .get(RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| parse_retry_after(v, SystemTime::now()));
+                    let retry_after = asked_wait(&response.headers, SystemTime::now());
                     let outcome = AttemptOutcome::Status {
                         status: response.status,
                         retry_after,
@@ -735,6 +731,19 @@ fn classify(error: reqwest::Error) -> AttemptError {
         AttemptError::Dropped(error)
     }
 }
+
+/// The wait a provider asked for: ShipBob's `x-retry-after` (seconds, its documented header)
+/// first, then the standard `Retry-After` (seconds or an HTTP-date). An unreadable value is
+/// no request to wait (the client's own backoff applies).
+fn asked_wait(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    [X_RETRY_AFTER, RETRY_AFTER.as_str()]
+        .into_iter()
+        .filter_map(|name| headers.get(name)?.to_str().ok())
+        .find_map(|value| parse_retry_after(value, now))
+}
+
+/// ShipBob's rate-limit header: seconds until the sliding window has room again.
+const X_RETRY_AFTER: &str = "x-retry-after";
 
 #[cfg(test)]
 mod tests {
@@ -990,6 +999,42 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, Error::RateLimited { retry_after: Some(d) } if d.is_zero()));
         mock.assert_async().await;
+    }
+
+    #[tokio::test]
+    async fn x_retry_after_is_the_wait_asked_before_retry_after() {
+        let mut server = mockito::Server::new_async().await;
+        let mock = server
+            .mock("GET", "/api/x")
+            .with_status(429)
+            .with_header("x-retry-after", "25")
+            .with_header("retry-after", "0")
+            .expect(1)
+            .create_async()
+            .await;
+        // 25 s is more than the retry budget: no retry, and the caller learns the wait.
+        let mut config = fast();
+        config.retry = config.retry.with_retry_timeout(Duration::from_secs(1));
+        let err = client(&server, config)
+            .send(&Request::new(Method::GET, &["x"]))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::RateLimited { retry_after: Some(d) } if d == Duration::from_secs(25)),
+            "{err:?}"
+        );
+        mock.assert_async().await;
+    }
+
+    #[test]
+    fn an_unreadable_x_retry_after_falls_back_to_retry_after() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-retry-after", HeaderValue::from_static("soon"));
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        let now = SystemTime::now();
+        assert_eq!(asked_wait(&headers, now), Some(Duration::from_secs(7)));
+        headers.remove(RETRY_AFTER);
+        assert_eq!(asked_wait(&headers, now), None);
     }
 
     #[tokio::test]
