@@ -352,6 +352,55 @@ async fn updates_reach_every_parcel_within_the_window() {
 }
 
 #[tokio::test]
+async fn a_parcel_sent_back_is_reported_until_it_is_back_at_shipbob() {
+    let sim = ShipBobSimulator::builder()
+        .with_rate_limit(None)
+        .with_lifecycle(Lifecycle::shipbob_return_to_sender())
+        .start()
+        .await
+        .unwrap();
+    let provider = sim.provider_builder().build().unwrap();
+    let created = provider
+        .create_order(&american("SO-RTS"), &Waybill::new())
+        .await
+        .unwrap();
+    let reference = created.reference.clone();
+    let mut seen = Vec::new();
+    for _ in 0..7 {
+        sim.tick();
+        let updates = provider
+            .track(std::slice::from_ref(&reference))
+            .await
+            .unwrap();
+        seen.push(current(&updates, &reference));
+    }
+    use StatusCode::*;
+    let codes: Vec<StatusCode> = seen.iter().map(|(c, _)| *c).collect();
+    assert_eq!(
+        codes,
+        [
+            Accepted,
+            Packed,
+            InTransit,
+            Pending,
+            ReturningToSender,
+            DeliveredToSender,
+            DeliveredToSender
+        ]
+    );
+    // The return order's own words: arrived back, then completed (a change to report).
+    assert_eq!(seen[5].1, "return: RTS/Arrived");
+    assert_eq!(seen[6].1, "return: RTS/Completed");
+    assert_eq!(
+        sim.shipbob_order("SO-RTS").unwrap().shipments[0]
+            .return_order
+            .as_deref(),
+        Some("RTS/Completed")
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_valid_address_releases_an_address_hold() {
     let sim = ShipBobSimulator::builder()
         .with_rate_limit(None)

@@ -3,14 +3,16 @@
 //! status (out for delivery, lost, damaged, nobody home), and which shipment states still allow
 //! a cancel or an update.
 //!
-//! Every status the adapter reports has one of three `original` shapes, all keys of the
+//! Every status the adapter reports has one of four `original` shapes, all keys of the
 //! table (compared normalized, so case, spaces, `_` and `-` do not matter):
 //!
 //! - a shipment status, alone or with its latest status detail: `Processing`,
 //!   `Processing/Picked (100)`, `Completed/OutForDelivery (202)`, `OnHold/InvalidAddress (401)`;
 //! - the carrier's status from the tracking API, with its substatus when there is one:
 //!   `tracking: InTransit`, `tracking: InTransit/OutForDelivery`, `tracking: Delivered`;
-//! - an order status, for an order that has no shipment yet: `ImportReview`.
+//! - an order status, for an order that has no shipment yet: `ImportReview`;
+//! - a return order of the shipment, its type and status: `return: RTS/Arrived`,
+//!   `return: Regular/AwaitingArrival`.
 //!
 //! An instance can override any of these texts. A detail the table does not know falls back to
 //! its shipment status (`OnHold/Manual (405)` is still `Registered`); a text nothing matches is
@@ -18,7 +20,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::wire::{ShipmentView, StatusDetail, TrackingEvent};
+use super::wire::{ReturnView, ShipmentView, StatusDetail, TrackingEvent};
 use crate::model::{DeliveryStatus, Problem, StatusCode, StatusTable, Text, normalize_status_key};
 
 /// One row: the `original` text, its code, and the problem it implies.
@@ -127,6 +129,29 @@ const ROWS: &[Row] = &[
         None,
     ),
     ("tracking: Cancelled", StatusCode::Cancelled, None),
+    // Return orders (`GET /return`, §11.1): the carrier brings the parcel back (`RTS`), or the
+    // customer sends the goods back after delivery (`Regular`). A cancelled return reports
+    // nothing.
+    (
+        "return: RTS/AwaitingArrival",
+        StatusCode::ReturningToSender,
+        None,
+    ),
+    ("return: RTS/Arrived", StatusCode::DeliveredToSender, None),
+    (
+        "return: RTS/Processing",
+        StatusCode::DeliveredToSender,
+        None,
+    ),
+    ("return: RTS/Completed", StatusCode::DeliveredToSender, None),
+    (
+        "return: Regular/AwaitingArrival",
+        StatusCode::Returned,
+        None,
+    ),
+    ("return: Regular/Arrived", StatusCode::Returned, None),
+    ("return: Regular/Processing", StatusCode::Returned, None),
+    ("return: Regular/Completed", StatusCode::Returned, None),
     // `tracking: Exception`, `tracking: Failed` and `CleanSweeped` are Unknown on purpose
     // (§11.1): their meaning is not documented.
 ];
@@ -261,6 +286,34 @@ pub(crate) fn carrier_text(status: &str, substatus: Option<&str>) -> String {
         None => format!("{CARRIER_PREFIX}{}", status.trim()),
     }
 }
+
+/// The status a return order reports: `return: <type>/<status>` (`return: RTS/Arrived`);
+/// `None` for a cancelled return or one without a status. A type or status the table does
+/// not know is `Unknown` with its text.
+pub(crate) fn return_status(
+    table: &StatusTable,
+    ret: &ReturnView,
+    at: DateTime<Utc>,
+) -> Option<DeliveryStatus> {
+    let status = ret
+        .status
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())?;
+    if normalize_status_key(status) == "cancelled" {
+        return None;
+    }
+    let kind = match ret.return_type.as_deref().map(str::trim) {
+        // The listing filter spells RTS `ReturnToSender` (§4.7).
+        Some(k) if normalize_status_key(k) == "returntosender" => "RTS",
+        Some(k) if !k.is_empty() => k,
+        _ => "Regular",
+    };
+    Some(table.status(&format!("{RETURN_PREFIX}{kind}/{status}"), at))
+}
+
+/// The prefix of return orders' statuses in `original`.
+pub(crate) const RETURN_PREFIX: &str = "return: ";
 
 /// A carrier status mapped: the table (substatus first, then the status alone), then the
 /// carrier's words (§11.1, \[assumed] — ShipBob documents no substatus vocabulary):
@@ -449,6 +502,37 @@ mod tests {
             message: message.map(Into::into),
             ..TrackingEvent::default()
         }
+    }
+
+    #[test]
+    fn return_orders_and_their_words() {
+        let table = status_table();
+        let at = Utc::now();
+        let ret = |kind: Option<&str>, status: &str| ReturnView {
+            status: Some(status.into()),
+            return_type: kind.map(Into::into),
+            ..ReturnView::default()
+        };
+        let code = |r: &ReturnView| return_status(&table, r, at).map(|s| s.code);
+        use StatusCode::*;
+        assert_eq!(
+            code(&ret(Some("RTS"), "AwaitingArrival")),
+            Some(ReturningToSender)
+        );
+        assert_eq!(code(&ret(Some("RTS"), "Arrived")), Some(DeliveredToSender));
+        // The listing filter's spelling of RTS, in any case.
+        assert_eq!(
+            code(&ret(Some("returnToSender"), "Completed")),
+            Some(DeliveredToSender)
+        );
+        assert_eq!(code(&ret(Some("Regular"), "Processing")), Some(Returned));
+        assert_eq!(code(&ret(None, "AwaitingArrival")), Some(Returned));
+        // A cancelled return reports nothing; words nobody documented are Unknown, kept.
+        assert_eq!(code(&ret(Some("RTS"), "Cancelled")), None);
+        assert_eq!(code(&ret(Some("RTS"), " ")), None);
+        let odd = return_status(&table, &ret(Some("Exchange"), "Arrived"), at).unwrap();
+        assert_eq!(odd.code, Unknown);
+        assert_eq!(odd.original, "return: Exchange/Arrived");
     }
 
     #[test]

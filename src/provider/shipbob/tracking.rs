@@ -35,7 +35,7 @@ use tokio::time::Instant;
 use super::ShipBobProvider;
 use super::client::Missing;
 use super::status;
-use super::wire::{self, OrderView, ShipmentTracking, ShipmentView, TrackingEvent};
+use super::wire::{self, OrderView, ReturnView, ShipmentTracking, ShipmentView, TrackingEvent};
 use crate::error::{Error, Result};
 use crate::model::{DeliveryStatus, ShipmentRef, StatusCode, StatusTable, TrackingUpdate};
 
@@ -199,7 +199,12 @@ impl Tracker {
 pub(crate) struct Carriers {
     pub(crate) known: HashMap<i64, Arc<ShipmentTracking>>,
     pub(crate) failed: HashMap<i64, Error>,
+    /// The return orders of shipments the carrier is sending back, by shipment id.
+    pub(crate) returns: Returns,
 }
+
+/// Return orders by the id of the shipment they return (`original_shipment_id`).
+pub(crate) type Returns = HashMap<i64, Vec<Arc<ReturnView>>>;
 
 /// The time to report for a shipment entering a status: `(shipment id, text, time seen)` →
 /// the time it was first seen with that text (see [`Tracker`]).
@@ -224,6 +229,7 @@ fn shipment_statuses(
     table: &StatusTable,
     shipment: &ShipmentView,
     carrier: Option<&ShipmentTracking>,
+    returns: &[Arc<ReturnView>],
     stable_at: &mut StableAt<'_>,
     now: DateTime<Utc>,
 ) -> Result<Vec<DeliveryStatus>> {
@@ -243,6 +249,7 @@ fn shipment_statuses(
     );
     let mut statuses = vec![status::warehouse_status(table, shipment, at)];
     let Some(carrier) = carrier else {
+        return_statuses(table, shipment, returns, stable_at, at, &mut statuses)?;
         return Ok(statuses);
     };
     let label = |mut s: DeliveryStatus| {
@@ -298,7 +305,35 @@ fn shipment_statuses(
             statuses.push(s);
         }
     }
+    return_statuses(table, shipment, returns, stable_at, at, &mut statuses)?;
     Ok(statuses)
+}
+
+/// Appends the statuses of the shipment's return orders (`return: RTS/Arrived`, …), each at
+/// the time it was first seen with its status: a return's `last_update_at` also moves
+/// without a change of status. Their memory is keyed by the negated return id, apart from
+/// the shipments' (ShipBob's ids are positive).
+fn return_statuses(
+    table: &StatusTable,
+    shipment: &ShipmentView,
+    returns: &[Arc<ReturnView>],
+    stable_at: &mut StableAt<'_>,
+    fallback: DateTime<Utc>,
+    statuses: &mut Vec<DeliveryStatus>,
+) -> Result<()> {
+    for ret in returns {
+        let seen = date(ret.last_update_at.as_deref(), "return last_update_at")?
+            .or(date(ret.insert_date.as_deref(), "return insert_date")?)
+            .unwrap_or(fallback);
+        let Some(mut s) = status::return_status(table, ret, seen) else {
+            continue;
+        };
+        if let Some(id) = ret.id {
+            s.at = stable_at(id.saturating_neg(), &s.original, seen);
+        }
+        statuses.push(status::with_label(s, shipment));
+    }
+    Ok(())
 }
 
 /// The code the record would take from `statuses` alone: the most advanced known code, or
@@ -322,6 +357,7 @@ pub(crate) fn order_statuses(
     table: &StatusTable,
     order: &OrderView,
     carrier: &HashMap<i64, Arc<ShipmentTracking>>,
+    returns: &Returns,
     stable_at: &mut StableAt<'_>,
     now: DateTime<Utc>,
 ) -> Result<Vec<DeliveryStatus>> {
@@ -336,6 +372,7 @@ pub(crate) fn order_statuses(
             table,
             shipment,
             carrier.get(&shipment.id).map(|c| &**c),
+            returns.get(&shipment.id).map_or(&[][..], Vec::as_slice),
             stable_at,
             now,
         )?;
@@ -522,7 +559,57 @@ impl ShipBobProvider {
                 );
             }
         }
-        Ok(Carriers { known, failed })
+        let returns = self.returns_of(&known).await?;
+        Ok(Carriers {
+            known,
+            failed,
+            returns,
+        })
+    }
+
+    /// The return orders of the shipments whose carrier says `Return to sender`
+    /// (`GET /return?OriginalShipmentIds=…`, 25 ids a call), so that the parcel's arrival
+    /// back at ShipBob is reported (§11.1). Read on every call while the shipment is on its
+    /// way back: a return moves without the shipment's timestamps moving. A listing that
+    /// fails (a token without `returns_read` answers 403) is logged and skipped: the
+    /// shipment's other statuses stand, and the next poll asks again. Refused credentials
+    /// and the rate limit fail the call.
+    async fn returns_of(&self, known: &HashMap<i64, Arc<ShipmentTracking>>) -> Result<Returns> {
+        let mut sent_back: Vec<i64> = known
+            .iter()
+            .filter(|(_, t)| {
+                std::iter::once(t.status.as_deref())
+                    .chain(t.history.iter().map(|e| e.status.as_deref()))
+                    .flatten()
+                    .any(|s| crate::model::normalize_status_key(s) == "returntosender")
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        sent_back.sort_unstable();
+        let mut returns = Returns::new();
+        for chunk in sent_back.chunks(CARRIER_BATCH) {
+            let ids: Vec<String> = chunk.iter().map(i64::to_string).collect();
+            let request = self
+                .client
+                .get(&["return"])
+                .with_query("OriginalShipmentIds", ids.join(","));
+            let rows = match self.client.list_linked::<ReturnView>(request).await {
+                Ok(rows) => rows,
+                Err(error @ (Error::Unauthenticated { .. } | Error::RateLimited { .. })) => {
+                    return Err(error);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "shipbob return orders could not be read");
+                    continue;
+                }
+            };
+            for row in rows {
+                if let Some(id) = row.original_shipment_id.filter(|id| chunk.contains(id)) {
+                    returns.entry(id).or_default().push(Arc::new(row));
+                }
+            }
+        }
+        Ok(returns)
     }
 
     /// The update for `shipment` from `order`: its statuses, or `Failed` when a date of the
@@ -543,7 +630,14 @@ impl ShipBobProvider {
         }
         let mut stable_at =
             |id: i64, text: &str, at: DateTime<Utc>| self.tracker.stable_at(id, text, at);
-        match order_statuses(&self.table, order, &carrier.known, &mut stable_at, now) {
+        match order_statuses(
+            &self.table,
+            order,
+            &carrier.known,
+            &carrier.returns,
+            &mut stable_at,
+            now,
+        ) {
             Ok(statuses) => TrackingUpdate::Statuses {
                 shipment: shipment.clone(),
                 statuses,
@@ -651,6 +745,7 @@ mod tests {
         order_statuses(
             &status_table(),
             order,
+            &HashMap::new(),
             &HashMap::new(),
             &mut same,
             Utc::now(),
@@ -760,7 +855,15 @@ mod tests {
         )]
         .into();
         let mut same = |_: i64, _: &str, at: DateTime<Utc>| at;
-        let all = order_statuses(&status_table(), &order, &carrier, &mut same, Utc::now()).unwrap();
+        let all = order_statuses(
+            &status_table(),
+            &order,
+            &carrier,
+            &HashMap::new(),
+            &mut same,
+            Utc::now(),
+        )
+        .unwrap();
         let texts: Vec<_> = all.iter().map(|s| s.original.as_str()).collect();
         assert_eq!(
             texts,

@@ -297,6 +297,7 @@ impl ShipBobApi {
             }
             (&Method::GET, ["shipments-tracking"]) => self.carrier_tracking(request, state),
             (&Method::GET, ["tracking"]) => self.carrier_by_number(request, state),
+            (&Method::GET, ["return"]) => self.returns(request, state),
             (&Method::GET, ["inventory-level"]) => {
                 self.inventory(request, state, &version, false, None)
             }
@@ -622,6 +623,7 @@ impl ShipBobApi {
                 carrier_history: Vec::new(),
                 is_tracking_uploaded: false,
                 history: Vec::new(),
+                return_order: None,
             };
             shipment.enter(&first, now);
             shipments.push(shipment);
@@ -1136,6 +1138,31 @@ impl ShipBobApi {
             })
             .collect();
         SimResponse::json(200, &Value::Array(rows))
+    }
+
+    /// `GET /return?OriginalShipmentIds=…` (§12 #33): the returns of those shipments, as a
+    /// `{"items", "next", "prev"}` page (the 2026-07 listing shape, assumed for returns).
+    fn returns(&self, request: &SimRequest, state: &State) -> SimResponse {
+        let ids: Vec<i64> = list_param(request, "OriginalShipmentIds")
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| i.parse().ok())
+            .collect();
+        if ids.is_empty() || ids.len() > MAX_TRACKING_IDS {
+            self.core.stats().bad_requests += 1;
+            return SimResponse::json(
+                400,
+                &json!("OriginalShipmentIds must contain between 1 and 25 ids"),
+            );
+        }
+        let items: Vec<Value> = ids
+            .iter()
+            .filter_map(|sid| {
+                let order = state.orders.get(state.shipment_order.get(sid)?)?;
+                order.shipments.iter().find(|s| s.id == *sid)?.return_view()
+            })
+            .collect();
+        SimResponse::json(200, &json!({"items": items, "next": null, "prev": null}))
     }
 
     fn carrier_by_number(&self, request: &SimRequest, state: &State) -> SimResponse {

@@ -102,7 +102,12 @@ impl Lifecycle {
         ])
     }
 
-    /// ShipBob, undeliverable and returned to the sender by the carrier.
+    /// ShipBob, undeliverable and returned to the sender by the carrier: the carrier's
+    /// `Return to sender` opens an `RTS` return order (`GET /return`) awaiting arrival, which
+    /// then arrives back at the fulfillment center and is completed.
+    ///
+    /// A step named `Return/<status>` (or `Return/<type>/<status>`, type `RTS` or `Regular`)
+    /// moves the shipment's return order instead of the shipment.
     pub fn shipbob_return_to_sender() -> Self {
         Self::new([
             Step::new("None"),
@@ -113,6 +118,8 @@ impl Lifecycle {
             Step::new("Completed/InTransit")
                 .with_trouble("Return to sender")
                 .with_comment("Return to sender: insufficient address"),
+            Step::new("Return/Arrived"),
+            Step::new("Return/Completed"),
         ])
     }
 
@@ -198,6 +205,8 @@ pub struct ShipBobSimShipment {
     pub carrier_history: Vec<String>,
     /// Units per sku.
     pub lines: Vec<(String, i64)>,
+    /// The shipment's return order as `type/status` (`RTS/Arrived`), if it has one.
+    pub return_order: Option<String>,
 }
 
 /// Builds and starts a [`ShipBobSimulator`].
@@ -892,6 +901,10 @@ fn detailed(order: &model::SimShipBobOrder) -> ShipBobSimOrder {
                     .iter()
                     .map(|l| (l.sku.clone(), l.quantity))
                     .collect(),
+                return_order: s
+                    .return_order
+                    .as_ref()
+                    .map(|r| format!("{}/{}", r.return_type, r.status)),
             })
             .collect(),
         cancels: order.cancels,

@@ -227,12 +227,47 @@ pub(crate) struct SimShipment {
     pub(crate) is_tracking_uploaded: bool,
     /// Every state entered, oldest first.
     pub(crate) history: Vec<String>,
+    /// The return order of this shipment (`GET /return`), once the carrier sends it back or
+    /// a lifecycle step opens one.
+    pub(crate) return_order: Option<SimReturn>,
+}
+
+/// A return order whose `original_shipment_id` is a shipment (protocol doc §4.7, §11.1).
+#[derive(Debug, Clone)]
+pub(crate) struct SimReturn {
+    /// The return's id (the shipment's, offset: one return per shipment here).
+    pub(crate) id: i64,
+    /// `RTS` (the carrier brings it back) or `Regular` (the customer sends it back).
+    pub(crate) return_type: String,
+    /// `AwaitingArrival`, `Arrived`, `Processing`, `Completed` or `Cancelled`.
+    pub(crate) status: String,
+    pub(crate) created: NaiveDateTime,
+    pub(crate) updated: NaiveDateTime,
+}
+
+/// The offset of a shipment's return id from the shipment id.
+const RETURN_ID_OFFSET: i64 = 5_000_000;
+
+/// A lifecycle step that moves the shipment's return, not the shipment: `Return/<status>`
+/// (of the open return, an `RTS` one when none is open) or `Return/<type>/<status>`.
+fn return_step(status: &str) -> Option<(Option<&str>, &str)> {
+    let rest = status.strip_prefix("Return/")?;
+    Some(match rest.split_once('/') {
+        Some((kind, status)) => (Some(kind), status),
+        None => (None, rest),
+    })
 }
 
 impl SimShipment {
     /// Moves to `step` at `at`: status, details, label and carrier history. Returns the
     /// webhook topics the move fires.
     pub(crate) fn enter(&mut self, step: &Step, at: NaiveDateTime) -> &'static [&'static str] {
+        if let Some((kind, status)) = return_step(&step.status) {
+            self.history.push(step.status.clone());
+            self.open_return(kind, status, at);
+            // Return orders fire `return.*` topics, which the simulator does not send.
+            return &[];
+        }
         self.state = step.status.clone();
         self.carrier_override = step.trouble.clone();
         self.carrier_message = step.comment.clone();
@@ -259,7 +294,51 @@ impl SimShipment {
                 self.last_tracking_update = Some(at);
             }
         }
+        if self
+            .carrier_override
+            .as_deref()
+            .is_some_and(|c| normalize_status_key(c) == "returntosender")
+            && self.return_order.is_none()
+        {
+            self.open_return(Some("RTS"), "AwaitingArrival", at);
+        }
         topics_of(&self.state, self.carrier_override.is_some())
+    }
+
+    /// Opens a return of `kind` (default: the open one's, else `RTS`) in `status`, or moves
+    /// the open one there.
+    fn open_return(&mut self, kind: Option<&str>, status: &str, at: NaiveDateTime) {
+        let id = self.id + RETURN_ID_OFFSET;
+        let ret = self.return_order.get_or_insert_with(|| SimReturn {
+            id,
+            return_type: kind.unwrap_or("RTS").to_owned(),
+            status: String::new(),
+            created: at,
+            updated: at,
+        });
+        if let Some(kind) = kind {
+            kind.clone_into(&mut ret.return_type);
+        }
+        status.clone_into(&mut ret.status);
+        ret.updated = at;
+    }
+
+    /// The return's view (`GET /return`), if the shipment has one.
+    pub(crate) fn return_view(&self) -> Option<Value> {
+        let ret = self.return_order.as_ref()?;
+        let done = matches!(ret.status.as_str(), "Completed" | "Cancelled");
+        Some(json!({
+            "id": ret.id,
+            "status": ret.status,
+            "return_type": ret.return_type,
+            "original_shipment_id": self.id,
+            "reference_id": format!("RMA-{}", ret.id),
+            "fulfillment_center": {"id": self.location.0, "name": self.location.1},
+            "insert_date": stamp(ret.created),
+            "last_update_at": stamp(ret.updated),
+            "completed_date": if done { Value::String(stamp(ret.updated)) } else { Value::Null },
+            "tracking_number": self.tracking_number,
+        }))
     }
 
     /// The carrier's current status, substatus and message.
