@@ -620,6 +620,34 @@ async fn the_simulator_refuses_a_wrong_token() {
 }
 
 #[tokio::test]
+async fn fault_knobs_are_set_over_http() {
+    let sim = sim().await;
+    let http = reqwest::Client::new();
+    let knobs = format!("{}/_sim/faults", sim.base_url());
+    let set = |body: &'static str| http.post(&knobs).body(body).send();
+    assert_eq!(
+        set(r#"{"server_error": 1.0, "seed": 3}"#)
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    // Every API request now fails; the control endpoint still answers.
+    assert_eq!(sim.faults().server_error, 1.0);
+    assert_eq!(sim.faults().seed, 3);
+    // Knobs not named stay; invalid ones change nothing and say why.
+    let refused = set(r#"{"server_error": 2.0}"#).await.unwrap();
+    assert_eq!(refused.status(), 400);
+    assert!(refused.text().await.unwrap().contains("server_error"));
+    let unknown = set(r#"{"servr_error": 0.5}"#).await.unwrap();
+    assert_eq!(unknown.status(), 400);
+    assert_eq!(sim.faults().server_error, 1.0);
+    assert_eq!(set(r#"{"server_error": 0.0}"#).await.unwrap().status(), 204);
+    assert_eq!(sim.faults(), Faults::none().with_seed(3));
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn the_sandbox_simulation_endpoints_ship_and_deliver() {
     let sim = sim().await;
     let provider = sim.provider_builder().build().unwrap();

@@ -62,7 +62,8 @@ pub struct Faults {
     pub lost_after_apply: f64,
     /// Probability of applying the request, then answering HTTP 500.
     pub server_error_after_apply: f64,
-    /// Endpoint labels the knobs apply to (see [`SimStats`](super::SimStats)); empty for all.
+    /// Endpoint labels the knobs apply to (see [`SimStats`](super::SimStats)); empty for all
+    /// (simulator control endpoints, `/_sim/…`, are never faulted).
     pub endpoints: Vec<String>,
     /// Seed of the fault RNG.
     pub seed: u64,
@@ -190,7 +191,13 @@ impl Faults {
         }
     }
 
+    /// Whether the knobs apply to `endpoint` (a label such as `POST /order`). Simulator
+    /// control endpoints (`/_sim/…`) are never faulted: a test must be able to turn the
+    /// faults off.
     fn applies_to(&self, endpoint: &str) -> bool {
+        if endpoint.contains(" /_sim/") {
+            return false;
+        }
         self.endpoints.is_empty() || self.endpoints.iter().any(|e| e == endpoint)
     }
 }

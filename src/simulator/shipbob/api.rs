@@ -381,6 +381,7 @@ impl ShipBobApi {
                     .collect();
                 SimResponse::json(200, &Value::Array(attempts))
             }
+            (&Method::POST, ["faults"]) => self.set_fault_knobs(request),
             _ => SimResponse::error(404, "unknown simulator control endpoint"),
         }
     }
@@ -1138,6 +1139,58 @@ impl ShipBobApi {
             })
             .collect();
         SimResponse::json(200, &Value::Array(rows))
+    }
+
+    /// `POST /_sim/faults` (§10.2, simulator only): the knobs named in the JSON body replace
+    /// those in force (`latency_ms`, `latency_jitter_ms`, `server_error`, `rate_limited`,
+    /// `retry_after_secs`, `reset_before_response`, `lost_after_apply`,
+    /// `server_error_after_apply`, `endpoints`, `seed`); the others stay. 204, or 400 naming
+    /// what is wrong (nothing changes).
+    fn set_fault_knobs(&self, request: &SimRequest) -> SimResponse {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Knobs {
+            latency_ms: Option<u64>,
+            latency_jitter_ms: Option<u64>,
+            server_error: Option<f64>,
+            rate_limited: Option<f64>,
+            retry_after_secs: Option<u64>,
+            reset_before_response: Option<f64>,
+            lost_after_apply: Option<f64>,
+            server_error_after_apply: Option<f64>,
+            endpoints: Option<Vec<String>>,
+            seed: Option<u64>,
+        }
+        let knobs: Knobs = match serde_json::from_slice(&request.body) {
+            Ok(knobs) => knobs,
+            Err(e) => return SimResponse::error(400, format!("unreadable fault knobs: {e}")),
+        };
+        let mut faults = self.core.faults();
+        let ms = Duration::from_millis;
+        faults.latency = knobs.latency_ms.map_or(faults.latency, ms);
+        faults.latency_jitter = knobs.latency_jitter_ms.map_or(faults.latency_jitter, ms);
+        faults.server_error = knobs.server_error.unwrap_or(faults.server_error);
+        faults.rate_limited = knobs.rate_limited.unwrap_or(faults.rate_limited);
+        faults.retry_after_secs = knobs.retry_after_secs.unwrap_or(faults.retry_after_secs);
+        faults.reset_before_response = knobs
+            .reset_before_response
+            .unwrap_or(faults.reset_before_response);
+        faults.lost_after_apply = knobs.lost_after_apply.unwrap_or(faults.lost_after_apply);
+        faults.server_error_after_apply = knobs
+            .server_error_after_apply
+            .unwrap_or(faults.server_error_after_apply);
+        if let Some(endpoints) = knobs.endpoints {
+            faults.endpoints = endpoints;
+        }
+        faults.seed = knobs.seed.unwrap_or(faults.seed);
+        match self.core.set_faults(faults) {
+            Ok(()) => SimResponse {
+                status: 204,
+                body: Default::default(),
+                headers: Vec::new(),
+            },
+            Err(e) => SimResponse::error(400, e.to_string()),
+        }
     }
 
     /// `GET /return?OriginalShipmentIds=…` (§12 #33): the returns of those shipments, as a

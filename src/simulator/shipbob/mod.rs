@@ -521,8 +521,11 @@ impl ShipBobSimulatorBuilder {
 ///   `POST`/`GET /webhook`, `DELETE /webhook/{id}`;
 /// - the sandbox's `POST /simulate/shipment` (`ShipOrder`, `DeliverOrder`, chains of up to 5,
 ///   applied at once) and `GET /simulate/status/{id}`;
+/// - `GET /return?OriginalShipmentIds=…`: the return orders of parcels sent back;
 /// - simulator-only (not ShipBob): `POST /_sim/shipment/{id}:advance` with
-///   `{"to": "<state>"}` and `GET /_sim/deliveries`.
+///   `{"to": "<state>"}`, `GET /_sim/deliveries`, and `POST /_sim/faults` with the knobs to
+///   change (`server_error`, `rate_limited`, `latency_ms`, `seed`, …; 204, or 400 changing
+///   nothing).
 ///
 /// Each move of a shipment (a [`tick`](ShipBobSimulator::tick), an
 /// [`advance`](ShipBobSimulator::advance), a cancel, an address update) queues the webhooks
