@@ -24,6 +24,8 @@ use crate::model::{
     Waybill, WaybillForm,
 };
 
+#[cfg(any(feature = "wapi", feature = "shipbob"))]
+pub(crate) mod amount;
 #[cfg(test)]
 pub(crate) mod hostile_tests;
 #[cfg(any(test, feature = "mock"))]

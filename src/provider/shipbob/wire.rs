@@ -7,13 +7,9 @@
 //! kept as text until they are used, so that one unreadable date fails only its shipment.
 //! Status texts are mapped in `status.rs`; HTTP lives in `client.rs`.
 
-use std::str::FromStr;
-
 use chrono::{DateTime, NaiveDateTime, Utc};
-use rust_decimal::{Decimal, RoundingStrategy};
 use serde::de::DeserializeOwned;
-use serde::ser::Error as _;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::{Error, FieldError, Result};
 use crate::model::{
@@ -60,39 +56,7 @@ pub(crate) fn waybill_form() -> Result<WaybillForm> {
 // Amounts
 // ---------------------------------------------------------------------------------------------
 
-/// An exact decimal written as a JSON number with at most 2 decimals (§4.1 "money"): the text
-/// of the rounded decimal is the number's text, so no binary float ever rounds it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Amount(pub(crate) Decimal);
-
-impl Amount {
-    fn json_text(self) -> String {
-        let rounded = self
-            .0
-            .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
-        let had_fraction = rounded.scale() > 0;
-        let canonical = rounded.normalize();
-        let text = canonical.to_string();
-        if had_fraction && canonical.scale() == 0 {
-            format!("{text}.0")
-        } else {
-            text
-        }
-    }
-}
-
-impl Serialize for Amount {
-    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let text = self.json_text();
-        let number = serde_json::Number::from_str(&text).map_err(S::Error::custom)?;
-        if number.to_string() != text {
-            return Err(S::Error::custom(format!(
-                "amount {text} cannot be written exactly as a JSON number"
-            )));
-        }
-        number.serialize(serializer)
-    }
-}
+pub(crate) use crate::provider::amount::Amount;
 
 // ---------------------------------------------------------------------------------------------
 // Create (§4.1)
