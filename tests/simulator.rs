@@ -16,7 +16,7 @@ use fulfillkit::http::{HttpConfig, RetryConfig};
 use fulfillkit::model::*;
 use fulfillkit::provider::sphere::AuthMode;
 use fulfillkit::provider::{CancelOutcome, FulfillmentProvider, UpdateOutcome};
-use fulfillkit::simulator::{Faults, Lifecycle, SphereSimulator, WapiSimulator};
+use fulfillkit::simulator::{Faults, Lifecycle, SphereCustomer, SphereSimulator, WapiSimulator};
 use fulfillkit::testkit::{self, ConformanceDriver};
 use fulfillkit::{Error, Result};
 
@@ -142,6 +142,10 @@ impl ConformanceDriver for WapiDriver<'_> {
 
     fn largest_track_batch(&self) -> Option<usize> {
         Some(self.0.stats().largest_track_batch)
+    }
+
+    async fn orders_held(&self) -> Option<usize> {
+        Some(self.0.orders().len())
     }
 }
 
@@ -923,12 +927,31 @@ impl ConformanceDriver for SphereDriver<'_> {
         self.0.advance(shipment.order_id.as_str(), "allocated")
     }
 
+    /// More customers in one city than a page of the listing, or a default page of 20.
+    async fn directory_query(&self) -> Result<fulfillkit::model::AddressQuery> {
+        for n in 0..130 {
+            self.0.add_customer(SphereCustomer::new(
+                format!("CONF{n:03}"),
+                format!("Conformance customer {n}"),
+                "US",
+                "Conformance City",
+                "43004",
+                format!("{n} Main St"),
+            ));
+        }
+        Ok(fulfillkit::model::AddressQuery::in_country("US").with_city("Conformance City"))
+    }
+
     async fn report_raw_status(&self, shipment: &ShipmentRef, raw: &str) -> Result<()> {
         self.0.advance(shipment.order_id.as_str(), raw)
     }
 
     fn largest_track_batch(&self) -> Option<usize> {
         Some(self.0.stats().largest_track_batch)
+    }
+
+    async fn orders_held(&self) -> Option<usize> {
+        Some(self.0.orders().len())
     }
 }
 

@@ -678,7 +678,9 @@ impl FakeWapi {
     async fn start() -> Self {
         let mut server = Server::new_async().await;
         let state = Arc::new(Mutex::new(FakeState::default()));
-        let locked = |state: &Arc<Mutex<FakeState>>| {
+        // Exactly one of the two mocks of a path matches a request (mockito answers from the
+        // last matching mock once each has been hit).
+        let locked = |state: &Arc<Mutex<FakeState>>, yes: bool| {
             let state = state.clone();
             move |req: &mockito::Request| {
                 signed(req)
@@ -688,6 +690,7 @@ impl FakeWapi {
                         .status
                         .get(&wh_of(req))
                         .is_some_and(|s| s != "Pending")
+                        == yes
             }
         };
         let st = state.clone();
@@ -708,14 +711,14 @@ impl FakeWapi {
         for path in ["/api/outbounds/UpdateOrder", "/api/outbounds/cancelOrder"] {
             server
                 .mock("POST", path)
-                .match_request(locked(&state))
+                .match_request(locked(&state, true))
                 .with_status(400)
                 .with_body(r#"{"error": "This order cannot be edited anymore!"}"#)
                 .create_async()
                 .await;
             server
                 .mock("POST", path)
-                .match_request(signed)
+                .match_request(locked(&state, false))
                 .with_body("ok")
                 .create_async()
                 .await;
@@ -803,6 +806,10 @@ impl ConformanceDriver for FakeWapi {
 
     fn largest_track_batch(&self) -> Option<usize> {
         Some(self.state.lock().unwrap().largest_batch)
+    }
+
+    async fn orders_held(&self) -> Option<usize> {
+        Some(self.state.lock().unwrap().status.len())
     }
 }
 

@@ -384,11 +384,17 @@ impl FulfillmentProvider for WapiProvider {
     }
 
     async fn cancel_order(&self, shipment: &ShipmentRef) -> Result<CancelOutcome> {
-        if let Some(raw) = self.known_status(&shipment.provider_ref)
-            && cancel_editability(&raw, self.settings.cancel_after_assignment)
+        if let Some(raw) = self.known_status(&shipment.provider_ref) {
+            // A repeated cancel is answered as such, not as "too late" (conformance contract
+            // `cancel_order (inside the window)`).
+            if status::is_cancelled_raw(&raw) {
+                return Ok(CancelOutcome::AlreadyCancelled { state: Some(raw) });
+            }
+            if cancel_editability(&raw, self.settings.cancel_after_assignment)
                 == Editability::TooLate
-        {
-            return Ok(CancelOutcome::TooLate { state: raw });
+            {
+                return Ok(CancelOutcome::TooLate { state: raw });
+            }
         }
         const PATH: &[&str] = &["outbounds", "cancelOrder"];
         let body = wire::CancelOrderBody {
