@@ -22,6 +22,7 @@
 //! ```
 
 mod clock;
+mod contract;
 mod provider;
 mod store;
 

@@ -141,21 +141,13 @@ impl ConformanceReport {
 }
 
 /// Runs `check` under [`CHECK_TIME_LIMIT`](super::CHECK_TIME_LIMIT), failing with the
-/// contract's name if it hangs.
+/// contract's name if it hangs, breaks an assertion or meets an error.
 async fn limited(
     report: &mut ConformanceReport,
     contract: &'static str,
     check: impl Future<Output = ()>,
 ) {
-    if tokio::time::timeout(super::CHECK_TIME_LIMIT, check)
-        .await
-        .is_err()
-    {
-        panic!(
-            "provider contract `{contract}`: no answer within {} s (a provider call or a driver call hung)",
-            super::CHECK_TIME_LIMIT.as_secs()
-        );
-    }
+    super::contract::run_check("provider", contract, super::CHECK_TIME_LIMIT, check).await;
     report.passed.push(contract);
 }
 
