@@ -16,7 +16,9 @@ use fulfillkit::http::{HttpConfig, RetryConfig};
 use fulfillkit::model::*;
 use fulfillkit::provider::sphere::AuthMode;
 use fulfillkit::provider::{CancelOutcome, FulfillmentProvider, UpdateOutcome};
-use fulfillkit::simulator::{Faults, Lifecycle, SphereCustomer, SphereSimulator, WapiSimulator};
+use fulfillkit::simulator::{
+    Faults, Lifecycle, SphereCustomer, SphereSimulator, WapiPickupPoint, WapiSimulator,
+};
 use fulfillkit::testkit::{self, ConformanceDriver};
 use fulfillkit::{Error, Result};
 
@@ -140,6 +142,11 @@ impl ConformanceDriver for WapiDriver<'_> {
         self.0.advance(shipment.order_id.as_str(), raw)
     }
 
+    /// The points of [`many_points`], more than two pages of the search.
+    async fn directory_query(&self) -> Result<fulfillkit::model::AddressQuery> {
+        Ok(fulfillkit::model::AddressQuery::in_country("PL").with_city("Poznan"))
+    }
+
     fn largest_track_batch(&self) -> Option<usize> {
         Some(self.0.stats().largest_track_batch)
     }
@@ -165,6 +172,50 @@ async fn wapi_adapter_passes_the_conformance_suite() {
         stats.bad_signatures + stats.unauthorized + stats.bad_requests,
         0
     );
+    wapi.shutdown().await;
+}
+
+/// 230 lockers in Poznan: more than two pages of 100, and far more than a default page.
+fn many_points() -> Vec<WapiPickupPoint> {
+    (0..230)
+        .map(|n| {
+            WapiPickupPoint::new(
+                format!("POZ{n:03}"),
+                "Inpost",
+                format!("Paczkomat POZ{n:03}"),
+                "PL",
+                "Poznan",
+                "60-001",
+                format!("ul. Długa {n}"),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn wapi_adapter_with_its_directory_passes_the_conformance_suite() {
+    let wapi = WapiSimulator::builder()
+        .with_pickup_points(many_points())
+        .start()
+        .await
+        .unwrap();
+    let provider = wapi
+        .provider_builder()
+        .with_http_config(fast_http(3))
+        .with_pickup_point_directory(true)
+        .build()
+        .unwrap();
+    let report = testkit::run_all(&provider, &WapiDriver(&wapi)).await;
+    assert!(
+        report
+            .passed
+            .contains(&"search_addresses (limit 0 is everything)")
+    );
+    let everything = provider
+        .search_addresses(&fulfillkit::model::AddressQuery::in_country("PL").with_city("Poznan"))
+        .await
+        .unwrap();
+    assert_eq!(everything.len(), 230);
     wapi.shutdown().await;
 }
 

@@ -22,7 +22,9 @@ pub struct AddressQuery {
     /// Only pickup points / lockers.
     #[serde(default)]
     pub pickup_points_only: bool,
-    /// At most this many results (0: the provider's default).
+    /// At most this many results; 0 is everything that matches (adapters page through their
+    /// provider's listing, bounded — the orchestrator's directory index asks so). The
+    /// conformance suite checks that 0 answers at least what a large limit does.
     #[serde(default)]
     pub limit: usize,
 }

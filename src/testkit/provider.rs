@@ -53,6 +53,10 @@ pub const LARGE_DIRECTORY_LIMIT: usize = 10_000;
 ///     fn largest_track_batch(&self) -> Option<usize> {
 ///         None // the mock has no wire to observe
 ///     }
+///     // The mock claims an address directory: fill it past a default page, say what to ask.
+///     async fn directory_query(&self) -> fulfillkit::Result<fulfillkit::model::AddressQuery> {
+///         self.0.directory_query().await
+///     }
 /// }
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let mock = MockProvider::new();
