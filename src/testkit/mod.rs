@@ -1,15 +1,22 @@
-//! A conformance suite any [`FulfillmentProvider`] can run against itself (feature `mock`).
+//! A conformance suite any [`FulfillmentProvider`](crate::provider::FulfillmentProvider) can
+//! run against itself, and one for any [`Store`](crate::store::Store) (feature `mock`).
 //!
 //! Each check is a free async function over `&dyn FulfillmentProvider` that asserts one
 //! contract of the trait and panics with a clear message when it is broken, the way
 //! `object_store`'s integration suite works. Checks are chosen by the provider's
-//! [`Capabilities`]; [`run_all`] runs every check that applies.
+//! [`Capabilities`](crate::provider::Capabilities); [`run_all`] runs every check that applies,
+//! each under [`CHECK_TIME_LIMIT`], and returns a [`ConformanceReport`] of what it checked and
+//! what it skipped. A failure names the broken contract: ``provider contract `<name>`: ...``.
 //!
 //! Some contracts need the provider's state to be steered (an order packed, an odd status
 //! reported). The test supplies that through a [`ConformanceDriver`]: for [`MockProvider`] it
 //! calls the mock's own knobs, for an HTTP adapter it scripts the fake server.
 //!
 //! The [`Store`](crate::store::Store) checks live in [`run_store_suite`] and its parts.
+//!
+//! The crate's own tests keep one deliberately broken provider and one broken store per
+//! contract (`tests/conformance_broken.rs`, `tests/store_suite_broken.rs`), each failing the
+//! suite with the contract's name: a check that cannot fail proves nothing.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {

@@ -1,5 +1,5 @@
 //! The provider checks: each is a free async function asserting one contract of
-//! [`FulfillmentProvider`], panicking with `provider contract `<name>`: <kind>: ...` when the
+//! [`FulfillmentProvider`], panicking with ``provider contract `<name>`: <kind>: ...`` when the
 //! provider breaks it. [`run_all`] runs the ones the capabilities select, each under
 //! [`CHECK_TIME_LIMIT`](super::CHECK_TIME_LIMIT).
 
@@ -161,7 +161,7 @@ async fn limited(
 ///
 /// # Panics
 ///
-/// On the first broken contract, with a message `provider contract `<name>`: ...`.
+/// On the first broken contract, with a message ``provider contract `<name>`: ...``.
 pub async fn run_all(
     provider: &dyn FulfillmentProvider,
     driver: &dyn ConformanceDriver,

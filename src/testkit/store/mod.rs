@@ -97,7 +97,7 @@ async fn limited(contract: &str, check: impl Future<Output = ()>) {
 ///
 /// # Panics
 ///
-/// On the first broken contract, with a message `store contract `<name>`: ...` — also when
+/// On the first broken contract, with a message ``store contract `<name>`: ...`` — also when
 /// the store answers an error where the contract expects an answer (a store whose database
 /// is down fails the first check, naming it).
 pub async fn run_store_suite(store: &dyn Store) {
