@@ -1021,6 +1021,54 @@ async fn sphere_adapter_passes_the_conformance_suite() {
     assert_eq!(stats.unauthorized + stats.bad_requests, 0);
 }
 
+/// The bug of issue 23: the orchestrator fills its directory index with `limit: 0`, which
+/// Sphere answered with a default page of 20, so strict addresses refused every customer of
+/// a city past the 20th.
+#[tokio::test]
+async fn strict_addresses_accept_every_customer_of_a_city_past_one_page() {
+    use fulfillkit::orchestrator::{Instance, InstanceSettings, Orchestrator};
+    let sphere = SphereSimulator::start().await.unwrap();
+    for n in 0..26 {
+        sphere.add_customer(SphereCustomer::new(
+            format!("DAYTON{n:02}"),
+            format!("Dayton customer {n}"),
+            "US",
+            "Dayton",
+            "45402",
+            format!("{n} Wayne Ave"),
+        ));
+    }
+    let provider = sphere
+        .provider_builder()
+        .with_http_config(fast_http(3))
+        .with_customer_directory(true)
+        .build()
+        .unwrap();
+    let orchestrator = Orchestrator::builder()
+        .instance(
+            Instance::new("sphere", "Sphere", std::sync::Arc::new(provider))
+                .with_settings(InstanceSettings::default().with_strict_addresses(true)),
+        )
+        .build()
+        .unwrap();
+    let everything = orchestrator
+        .search_addresses(
+            "sphere",
+            &AddressQuery::in_country("US")
+                .with_city("Dayton")
+                .with_limit(100),
+        )
+        .await
+        .unwrap();
+    assert_eq!(everything.len(), 26);
+    for entry in &everything {
+        orchestrator
+            .validate_address("sphere", &entry.to_address())
+            .await
+            .unwrap_or_else(|e| panic!("{} refused: {e}", entry.id));
+    }
+}
+
 #[tokio::test]
 async fn sphere_adapter_passes_the_conformance_suite_with_directory_and_small_batches() {
     let sphere = SphereSimulator::start().await.unwrap();
