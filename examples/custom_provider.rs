@@ -246,8 +246,10 @@ async fn main() -> Result<()> {
         );
         pigeon.set_status(&order.id, "flying")?;
         let update = pigeon.track(&[shipment.reference]).await?;
-        let status = &update[0].statuses()[0];
-        println!("status: {:?} (\"{}\")", status.code, status.original);
+        // The history, oldest first: the last entry is the current status.
+        if let Some(status) = update.first().and_then(|u| u.statuses().last()) {
+            println!("status: {:?} (\"{}\")", status.code, status.original);
+        }
     }
     Ok(())
 }
