@@ -370,6 +370,34 @@ async fn stock_reads_v2_with_the_documented_spellings() {
     );
 }
 
+/// `limit: 0` is everything: full pages of 100 until a short one; a server that ignores
+/// `offset` (an operator-run list) answers the first page again, and the adapter stops there
+/// instead of looping.
+#[tokio::test]
+async fn a_directory_search_for_everything_stops_when_the_server_does_not_page() {
+    let mut server = Server::new_async().await;
+    let points: Vec<Value> = (0..100)
+        .map(|n| json!({"code": format!("WAW{n:03}"), "city": "Warszawa", "country": "PL"}))
+        .collect();
+    let m = server
+        .mock("POST", "/api/pickupPoints/search")
+        .match_request(signed)
+        .with_body(json!({ "points": points }).to_string())
+        .expect(2)
+        .create_async()
+        .await;
+    let wapi = builder(&server)
+        .with_pickup_point_directory(true)
+        .build()
+        .unwrap();
+    let found = wapi
+        .search_addresses(&AddressQuery::in_country("PL").with_city("Warszawa"))
+        .await
+        .unwrap();
+    m.assert_async().await;
+    assert_eq!(found.len(), 100);
+}
+
 #[tokio::test]
 async fn address_directory_is_unsupported_unless_opted_in() {
     let mut server = Server::new_async().await;

@@ -483,6 +483,7 @@ impl FulfillmentProvider for WapiProvider {
         // `limit: 0` is everything: full pages until a short one. A server that ignores
         // `offset` answers the first page again, which adds nothing: stop there.
         let mut found: Vec<AddressOption> = Vec::new();
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
         for page in 0..MAX_DIRECTORY_PAGES {
             request.limit = Some(DIRECTORY_PAGE);
             request.offset = (page > 0).then_some(page * DIRECTORY_PAGE);
@@ -493,7 +494,7 @@ impl FulfillmentProvider for WapiProvider {
             let full = options.len() >= DIRECTORY_PAGE;
             let before = found.len();
             for option in options {
-                if !found.iter().any(|o| o.id == option.id) {
+                if seen.insert(option.id.clone()) {
                     found.push(option);
                 }
             }
