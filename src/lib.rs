@@ -76,6 +76,12 @@ pub mod webhook;
 
 pub use error::{Error, ErrorKind, Failure, Result};
 
+/// The attribute the crate's traits are written with, re-exported so an implementation of
+/// [`FulfillmentProvider`](provider::FulfillmentProvider), [`Store`](store::Store) or
+/// [`ConformanceDriver`](crate::testkit::ConformanceDriver) needs no direct dependency on
+/// `async-trait` (and cannot pick a different version): `use fulfillkit::async_trait;`.
+pub use async_trait::async_trait;
+
 // The README's examples are compiled and run as doctests, so they cannot go stale.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

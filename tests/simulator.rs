@@ -16,7 +16,9 @@ use fulfillkit::http::{HttpConfig, RetryConfig};
 use fulfillkit::model::*;
 use fulfillkit::provider::sphere::AuthMode;
 use fulfillkit::provider::{CancelOutcome, FulfillmentProvider, UpdateOutcome};
-use fulfillkit::simulator::{Faults, Lifecycle, SphereSimulator, WapiSimulator};
+use fulfillkit::simulator::{
+    Faults, Lifecycle, SphereCustomer, SphereSimulator, WapiPickupPoint, WapiSimulator,
+};
 use fulfillkit::testkit::{self, ConformanceDriver};
 use fulfillkit::{Error, Result};
 
@@ -140,8 +142,17 @@ impl ConformanceDriver for WapiDriver<'_> {
         self.0.advance(shipment.order_id.as_str(), raw)
     }
 
+    /// The points of [`many_points`], more than two pages of the search.
+    async fn directory_query(&self) -> Result<fulfillkit::model::AddressQuery> {
+        Ok(fulfillkit::model::AddressQuery::in_country("PL").with_city("Poznan"))
+    }
+
     fn largest_track_batch(&self) -> Option<usize> {
         Some(self.0.stats().largest_track_batch)
+    }
+
+    async fn orders_held(&self) -> Option<usize> {
+        Some(self.0.orders().len())
     }
 }
 
@@ -161,6 +172,50 @@ async fn wapi_adapter_passes_the_conformance_suite() {
         stats.bad_signatures + stats.unauthorized + stats.bad_requests,
         0
     );
+    wapi.shutdown().await;
+}
+
+/// 230 lockers in Poznan: more than two pages of 100, and far more than a default page.
+fn many_points() -> Vec<WapiPickupPoint> {
+    (0..230)
+        .map(|n| {
+            WapiPickupPoint::new(
+                format!("POZ{n:03}"),
+                "Inpost",
+                format!("Paczkomat POZ{n:03}"),
+                "PL",
+                "Poznan",
+                "60-001",
+                format!("ul. Długa {n}"),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn wapi_adapter_with_its_directory_passes_the_conformance_suite() {
+    let wapi = WapiSimulator::builder()
+        .with_pickup_points(many_points())
+        .start()
+        .await
+        .unwrap();
+    let provider = wapi
+        .provider_builder()
+        .with_http_config(fast_http(3))
+        .with_pickup_point_directory(true)
+        .build()
+        .unwrap();
+    let report = testkit::run_all(&provider, &WapiDriver(&wapi)).await;
+    assert!(
+        report
+            .passed
+            .contains(&"search_addresses (limit 0 is everything)")
+    );
+    let everything = provider
+        .search_addresses(&fulfillkit::model::AddressQuery::in_country("PL").with_city("Poznan"))
+        .await
+        .unwrap();
+    assert_eq!(everything.len(), 230);
     wapi.shutdown().await;
 }
 
@@ -923,12 +978,31 @@ impl ConformanceDriver for SphereDriver<'_> {
         self.0.advance(shipment.order_id.as_str(), "allocated")
     }
 
+    /// More customers in one city than a page of the listing, or a default page of 20.
+    async fn directory_query(&self) -> Result<fulfillkit::model::AddressQuery> {
+        for n in 0..130 {
+            self.0.add_customer(SphereCustomer::new(
+                format!("CONF{n:03}"),
+                format!("Conformance customer {n}"),
+                "US",
+                "Conformance City",
+                "43004",
+                format!("{n} Main St"),
+            ));
+        }
+        Ok(fulfillkit::model::AddressQuery::in_country("US").with_city("Conformance City"))
+    }
+
     async fn report_raw_status(&self, shipment: &ShipmentRef, raw: &str) -> Result<()> {
         self.0.advance(shipment.order_id.as_str(), raw)
     }
 
     fn largest_track_batch(&self) -> Option<usize> {
         Some(self.0.stats().largest_track_batch)
+    }
+
+    async fn orders_held(&self) -> Option<usize> {
+        Some(self.0.orders().len())
     }
 }
 
@@ -945,6 +1019,54 @@ async fn sphere_adapter_passes_the_conformance_suite() {
     assert_eq!(stats.largest_track_batch, 1);
     assert!(stats.duplicated_order_numbers().is_empty(), "{stats:?}");
     assert_eq!(stats.unauthorized + stats.bad_requests, 0);
+}
+
+/// The bug of issue 23: the orchestrator fills its directory index with `limit: 0`, which
+/// Sphere answered with a default page of 20, so strict addresses refused every customer of
+/// a city past the 20th.
+#[tokio::test]
+async fn strict_addresses_accept_every_customer_of_a_city_past_one_page() {
+    use fulfillkit::orchestrator::{Instance, InstanceSettings, Orchestrator};
+    let sphere = SphereSimulator::start().await.unwrap();
+    for n in 0..26 {
+        sphere.add_customer(SphereCustomer::new(
+            format!("DAYTON{n:02}"),
+            format!("Dayton customer {n}"),
+            "US",
+            "Dayton",
+            "45402",
+            format!("{n} Wayne Ave"),
+        ));
+    }
+    let provider = sphere
+        .provider_builder()
+        .with_http_config(fast_http(3))
+        .with_customer_directory(true)
+        .build()
+        .unwrap();
+    let orchestrator = Orchestrator::builder()
+        .instance(
+            Instance::new("sphere", "Sphere", std::sync::Arc::new(provider))
+                .with_settings(InstanceSettings::default().with_strict_addresses(true)),
+        )
+        .build()
+        .unwrap();
+    let everything = orchestrator
+        .search_addresses(
+            "sphere",
+            &AddressQuery::in_country("US")
+                .with_city("Dayton")
+                .with_limit(100),
+        )
+        .await
+        .unwrap();
+    assert_eq!(everything.len(), 26);
+    for entry in &everything {
+        orchestrator
+            .validate_address("sphere", &entry.to_address())
+            .await
+            .unwrap_or_else(|e| panic!("{} refused: {e}", entry.id));
+    }
 }
 
 #[tokio::test]

@@ -715,7 +715,8 @@ async fn the_customer_directory_is_opt_in() {
         .match_query(query(&[
             ("client_code", "100"),
             ("keyword", "smith"),
-            ("limit", "20"),
+            // No limit in the query is everything: full pages until a short one.
+            ("limit", "100"),
             ("page", "0"),
         ]))
         .with_body(CUSTOMERS)

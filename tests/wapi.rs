@@ -370,6 +370,34 @@ async fn stock_reads_v2_with_the_documented_spellings() {
     );
 }
 
+/// `limit: 0` is everything: full pages of 100 until a short one; a server that ignores
+/// `offset` (an operator-run list) answers the first page again, and the adapter stops there
+/// instead of looping.
+#[tokio::test]
+async fn a_directory_search_for_everything_stops_when_the_server_does_not_page() {
+    let mut server = Server::new_async().await;
+    let points: Vec<Value> = (0..100)
+        .map(|n| json!({"code": format!("WAW{n:03}"), "city": "Warszawa", "country": "PL"}))
+        .collect();
+    let m = server
+        .mock("POST", "/api/pickupPoints/search")
+        .match_request(signed)
+        .with_body(json!({ "points": points }).to_string())
+        .expect(2)
+        .create_async()
+        .await;
+    let wapi = builder(&server)
+        .with_pickup_point_directory(true)
+        .build()
+        .unwrap();
+    let found = wapi
+        .search_addresses(&AddressQuery::in_country("PL").with_city("Warszawa"))
+        .await
+        .unwrap();
+    m.assert_async().await;
+    assert_eq!(found.len(), 100);
+}
+
 #[tokio::test]
 async fn address_directory_is_unsupported_unless_opted_in() {
     let mut server = Server::new_async().await;
@@ -678,7 +706,9 @@ impl FakeWapi {
     async fn start() -> Self {
         let mut server = Server::new_async().await;
         let state = Arc::new(Mutex::new(FakeState::default()));
-        let locked = |state: &Arc<Mutex<FakeState>>| {
+        // Exactly one of the two mocks of a path matches a request (mockito answers from the
+        // last matching mock once each has been hit).
+        let locked = |state: &Arc<Mutex<FakeState>>, yes: bool| {
             let state = state.clone();
             move |req: &mockito::Request| {
                 signed(req)
@@ -688,6 +718,7 @@ impl FakeWapi {
                         .status
                         .get(&wh_of(req))
                         .is_some_and(|s| s != "Pending")
+                        == yes
             }
         };
         let st = state.clone();
@@ -708,14 +739,14 @@ impl FakeWapi {
         for path in ["/api/outbounds/UpdateOrder", "/api/outbounds/cancelOrder"] {
             server
                 .mock("POST", path)
-                .match_request(locked(&state))
+                .match_request(locked(&state, true))
                 .with_status(400)
                 .with_body(r#"{"error": "This order cannot be edited anymore!"}"#)
                 .create_async()
                 .await;
             server
                 .mock("POST", path)
-                .match_request(signed)
+                .match_request(locked(&state, false))
                 .with_body("ok")
                 .create_async()
                 .await;
@@ -803,6 +834,10 @@ impl ConformanceDriver for FakeWapi {
 
     fn largest_track_batch(&self) -> Option<usize> {
         Some(self.state.lock().unwrap().largest_batch)
+    }
+
+    async fn orders_held(&self) -> Option<usize> {
+        Some(self.state.lock().unwrap().status.len())
     }
 }
 

@@ -22,7 +22,10 @@ pub struct AddressQuery {
     /// Only pickup points / lockers.
     #[serde(default)]
     pub pickup_points_only: bool,
-    /// At most this many results (0: the provider's default).
+    /// At most this many results; 0 is everything that matches: a provider adapter pages
+    /// through its provider's listing (bounded), as the orchestrator's directory index asks
+    /// and the conformance suite checks. `Orchestrator::search_addresses`, which answers a
+    /// search box from that index, caps 0 at its `DEFAULT_ADDRESS_LIMIT` instead.
     #[serde(default)]
     pub limit: usize,
 }

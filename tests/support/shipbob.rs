@@ -101,4 +101,8 @@ impl ConformanceDriver for SimDriver<'_> {
     fn largest_track_batch(&self) -> Option<usize> {
         Some(self.0.stats().largest_track_batch)
     }
+
+    async fn orders_held(&self) -> Option<usize> {
+        Some(self.0.orders().len())
+    }
 }

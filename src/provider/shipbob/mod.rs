@@ -409,6 +409,13 @@ impl ShipBobProvider {
         }) {
             return Ok(CancelOutcome::TooLate { state });
         }
+        // ShipBob refused while a shipment is in a status we cannot place: its reply decides
+        // (as for updates), and an unknown word must not turn a lock into a retryable error.
+        if let Some(unplaced) = open.iter().find(|s| !status::is_known_open(s)) {
+            return Ok(CancelOutcome::TooLate {
+                state: status::shipment_text(unplaced),
+            });
+        }
         let states: Vec<String> = open.iter().map(|s| status::shipment_text(s)).collect();
         Err(Error::Conflict {
             message: format!(

@@ -411,6 +411,18 @@ pub(crate) fn editability(shipment: &ShipmentView) -> Editability {
     }
 }
 
+/// Whether the shipment's status is one §11.2 names as still open (`None`, `ImportReview`,
+/// `Processing`, `Exception`, `OnHold`). A refusal for a shipment in any other status (a word
+/// the table does not know) is ShipBob deciding it is too late: the conformance contract
+/// "an unknown status after the lock stage keeps it locked".
+pub(crate) fn is_known_open(shipment: &ShipmentView) -> bool {
+    let status = normalize_status_key(shipment.status.as_deref().unwrap_or("None"));
+    matches!(
+        status.as_str(),
+        "none" | "importreview" | "processing" | "exception" | "onhold"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

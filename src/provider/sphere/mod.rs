@@ -30,7 +30,8 @@
 //! - **stock** reads `available` for the instance's inventory account only, one read per sku
 //!   (or the whole account for an empty list); a sku without a row is left out;
 //! - **search_addresses** searches the ship-to Customer Master by `keyword`, only when
-//!   enabled with [`SphereBuilder::with_customer_directory`] (otherwise `Unsupported`).
+//!   enabled with [`SphereBuilder::with_customer_directory`] (otherwise `Unsupported`);
+//!   `limit: 0` pages through every match.
 
 mod builder;
 mod client;
@@ -72,10 +73,6 @@ use crate::model::{
     StockLevel, TrackingUpdate, Waybill, WaybillForm,
 };
 use crate::provider::{CancelOutcome, Capabilities, FulfillmentProvider, UpdateOutcome};
-
-/// Results of a customer search when the query sets no limit (the protocol's example asks
-/// for 20).
-const DEFAULT_DIRECTORY_LIMIT: usize = 20;
 
 /// Instance settings other than transport, fixed at build.
 #[derive(Debug, Clone)]
@@ -619,10 +616,12 @@ impl FulfillmentProvider for SphereProvider {
         if query.pickup_points_only {
             return Ok(Vec::new());
         }
+        // `limit: 0` is everything (the orchestrator's directory index asks so): page
+        // through the whole listing, bounded by the client's page cap.
         let want = if query.limit > 0 {
             query.limit
         } else {
-            DEFAULT_DIRECTORY_LIMIT
+            usize::MAX
         };
         let mut filters = vec![self.client_code()];
         if let Some(keyword) = wire::customer_keyword(query) {

@@ -384,11 +384,17 @@ impl FulfillmentProvider for WapiProvider {
     }
 
     async fn cancel_order(&self, shipment: &ShipmentRef) -> Result<CancelOutcome> {
-        if let Some(raw) = self.known_status(&shipment.provider_ref)
-            && cancel_editability(&raw, self.settings.cancel_after_assignment)
+        if let Some(raw) = self.known_status(&shipment.provider_ref) {
+            // A repeated cancel is answered as such, not as "too late" (conformance contract
+            // `cancel_order (inside the window)`).
+            if status::is_cancelled_raw(&raw) {
+                return Ok(CancelOutcome::AlreadyCancelled { state: Some(raw) });
+            }
+            if cancel_editability(&raw, self.settings.cancel_after_assignment)
                 == Editability::TooLate
-        {
-            return Ok(CancelOutcome::TooLate { state: raw });
+            {
+                return Ok(CancelOutcome::TooLate { state: raw });
+            }
         }
         const PATH: &[&str] = &["outbounds", "cancelOrder"];
         let body = wire::CancelOrderBody {
@@ -467,13 +473,48 @@ impl FulfillmentProvider for WapiProvider {
             return Err(Error::unsupported(Operation::SearchAddresses, "wapi"));
         }
         const PATH: &[&str] = &["pickupPoints", "search"];
-        let request = wire::PickupPointSearch::from_query(query);
-        let response = self.client.post_ok(PATH, &request, true).await?;
-        let found: wire::PickupPointsResponse =
-            self.client.http().decode(&endpoint(PATH), &response.body)?;
-        Ok(found.to_options())
+        let mut request = wire::PickupPointSearch::from_query(query);
+        if query.limit > 0 {
+            let response = self.client.post_ok(PATH, &request, true).await?;
+            let found: wire::PickupPointsResponse =
+                self.client.http().decode(&endpoint(PATH), &response.body)?;
+            return Ok(found.to_options());
+        }
+        // `limit: 0` is everything: full pages until a short one. A server that ignores
+        // `offset` answers the first page again, which adds nothing: stop there.
+        let mut found: Vec<AddressOption> = Vec::new();
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+        for page in 0..MAX_DIRECTORY_PAGES {
+            request.limit = Some(DIRECTORY_PAGE);
+            request.offset = (page > 0).then_some(page * DIRECTORY_PAGE);
+            let response = self.client.post_ok(PATH, &request, true).await?;
+            let answer: wire::PickupPointsResponse =
+                self.client.http().decode(&endpoint(PATH), &response.body)?;
+            let options = answer.to_options();
+            let full = options.len() >= DIRECTORY_PAGE;
+            let before = found.len();
+            for option in options {
+                if seen.insert(option.id.clone()) {
+                    found.push(option);
+                }
+            }
+            if !full || found.len() == before {
+                return Ok(found);
+            }
+        }
+        Err(Error::protocol(format!(
+            "wapi {} still returned full pages after {MAX_DIRECTORY_PAGES} pages of {DIRECTORY_PAGE}",
+            endpoint(PATH)
+        )))
     }
 }
+
+/// Points asked per page when a directory search wants everything (`limit: 0`): the most our
+/// `POST /pickupPoints/search` returns at once (protocol §13).
+const DIRECTORY_PAGE: usize = 100;
+
+/// Most pages one directory search walks before it gives up as a listing that never ends.
+const MAX_DIRECTORY_PAGES: usize = 1_000;
 
 /// Whether a 400's message says the order number is already taken. The reply to a duplicate
 /// is undocumented; these are the words such APIs use.

@@ -950,6 +950,9 @@ pub(crate) struct PickupPointSearch {
     /// `limit`: at most this many points; omitted for the server's default.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) limit: Option<usize>,
+    /// `offset`: points to skip, for the next page of a search (ours too); omitted for 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) offset: Option<usize>,
 }
 
 impl PickupPointSearch {
@@ -963,6 +966,7 @@ impl PickupPointSearch {
             query: query.text.clone(),
             carrier: None,
             limit: (query.limit > 0).then_some(query.limit),
+            offset: None,
         }
     }
 }

@@ -375,6 +375,13 @@ impl WapiApi {
                 _ => return self.bad_request("limit must be a positive whole number"),
             },
         };
+        let offset = match field(body, "offset") {
+            None | Some(Value::Null) => 0,
+            Some(v) => match v.as_u64().and_then(|n| usize::try_from(n).ok()) {
+                Some(n) => n,
+                None => return self.bad_request("offset must be a whole number"),
+            },
+        };
         let (country, city, zip, query, carrier) = (
             wanted("country"),
             wanted("city"),
@@ -397,6 +404,7 @@ impl WapiApi {
                         .any(|t| t.to_lowercase().contains(q))
                 })
             })
+            .skip(offset)
             .take(limit)
             .map(WapiPickupPoint::to_json)
             .collect();

@@ -1,41 +1,45 @@
 //! [`MockProvider`]: an in-memory, deterministic, scriptable provider for tests.
 //!
 //! It behaves like a well-mannered fulfillment company (idempotent create, updates refused once
-//! the order is packed, unknown orders reported as such) and lets a test steer it: move a
-//! shipment along ([`MockProvider::advance`]), make it report any raw text
-//! ([`MockProvider::advance_raw`]), fail the next calls ([`MockProvider::fail_next`]), slow it
-//! down ([`MockProvider::with_latency`]), and read back every call it received
-//! ([`MockProvider::calls`]). Available with the `mock` feature.
+//! the order is packed, unknown orders reported as such) and lets a test steer it:
+//!
+//! - move a shipment along ([`MockProvider::advance`]), make it report any raw text
+//!   ([`MockProvider::advance_raw`]), or produce the update a webhook would push
+//!   ([`MockProvider::push_update`]);
+//! - plan failures ([`MockProvider::inject`] with a [`Fault`]): the next calls, the calls
+//!   about one order, or a call that applies its change and then loses the answer;
+//! - change its knobs while a test runs: latency ([`MockProvider::set_latency`]), the
+//!   tracking script ([`MockProvider::set_script`]), the lock stage
+//!   ([`MockProvider::set_lock_stage`]);
+//! - read back every call with its arguments ([`MockProvider::calls`], [`Call::payload`]),
+//!   including calls the caller gave up on during the latency ([`Call::cancelled`]), and
+//!   forget them between phases of a test ([`MockProvider::reset_calls`]);
+//! - share the test's clock with the orchestrator ([`MockProvider::with_clock`] and
+//!   [`TestClock`](crate::testkit::TestClock)).
+//!
+//! Available with the `mock` feature.
+
+mod calls;
+mod faults;
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+pub use calls::{Call, CallPayload};
+pub use faults::Fault;
+
 use super::{CancelOutcome, Capabilities, FulfillmentProvider, UpdateOutcome};
-use crate::error::{Error, Operation, Result};
+use crate::error::{Error, Failure, Operation, Result};
 use crate::model::{
     AddressKind, AddressOption, AddressQuery, DeliveryStatus, Order, OrderId, Shipment,
     ShipmentRef, Sku, StatusCode, StatusTable, StockLevel, TrackingUpdate, Waybill, WaybillForm,
 };
-
-/// One call the mock received.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Call {
-    /// Which operation.
-    pub operation: Operation,
-    /// The orders concerned (empty for stock and address searches).
-    pub order_ids: Vec<OrderId>,
-    /// How many items the call carried (shipments for `track`, skus for `stock`, else 1).
-    pub batch: usize,
-    /// Whether the call returned an error.
-    pub failed: bool,
-}
 
 #[derive(Debug)]
 struct MockShipment {
@@ -52,16 +56,63 @@ impl MockShipment {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
     shipments: HashMap<OrderId, MockShipment>,
     next_ref: u64,
-    failures: HashMap<Operation, VecDeque<Error>>,
+    faults: Vec<Fault>,
     calls: Vec<Call>,
     stock: BTreeMap<Sku, StockLevel>,
     directory: Vec<AddressOption>,
     now: Option<DateTime<Utc>>,
     clock: Option<SharedClock>,
+    lock_stage: StatusCode,
+    latency: HashMap<Operation, Duration>,
+    script: Vec<StatusCode>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            shipments: HashMap::new(),
+            next_ref: 0,
+            faults: Vec::new(),
+            calls: Vec::new(),
+            stock: BTreeMap::new(),
+            directory: Vec::new(),
+            now: None,
+            clock: None,
+            lock_stage: StatusCode::Packed,
+            latency: HashMap::new(),
+            script: Vec::new(),
+        }
+    }
+}
+
+impl State {
+    /// Takes one use of the first fault that fails a whole call.
+    fn take_call_fault(&mut self, operation: Operation, order_ids: &[OrderId]) -> Option<Fault> {
+        let fault = self
+            .faults
+            .iter_mut()
+            .find(|f| f.fails_call(operation, order_ids))?;
+        fault.times -= 1;
+        let taken = fault.clone();
+        self.faults.retain(|f| f.times > 0);
+        Some(taken)
+    }
+
+    /// Takes one use of the first fault that fails `order_id`'s shipment in a `track`.
+    fn take_shipment_fault(&mut self, order_id: &OrderId) -> Option<Fault> {
+        let fault = self
+            .faults
+            .iter_mut()
+            .find(|f| f.fails_shipment(order_id))?;
+        fault.times -= 1;
+        let taken = fault.clone();
+        self.faults.retain(|f| f.times > 0);
+        Some(taken)
+    }
 }
 
 /// The orchestrator's clock type, shared with a test (see [`MockProvider::with_clock`]).
@@ -102,12 +153,10 @@ pub struct MockProvider {
     capabilities: Capabilities,
     form: WaybillForm,
     table: StatusTable,
-    lock_stage: StatusCode,
-    latency: HashMap<Operation, Duration>,
-    script: Vec<StatusCode>,
     state: Mutex<State>,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
+    next_call: AtomicU64,
 }
 
 impl Default for MockProvider {
@@ -116,13 +165,40 @@ impl Default for MockProvider {
     }
 }
 
-/// Decrements the in-flight counter when a call ends, however it ends.
-struct InFlight<'a>(&'a AtomicUsize);
+/// A call in progress: keeps the in-flight count, and marks the recorded call cancelled if
+/// the caller drops it before [`CallGuard::finish`].
+struct CallGuard<'a> {
+    mock: &'a MockProvider,
+    seq: u64,
+    finished: bool,
+}
 
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+impl CallGuard<'_> {
+    /// Records how the call ended and hands its result back.
+    fn finish<T>(mut self, result: Result<T>) -> Result<T> {
+        self.finished = true;
+        let failed = result.is_err();
+        self.mock.with_call(self.seq, |call| call.failed = failed);
+        result
     }
+}
+
+impl Drop for CallGuard<'_> {
+    fn drop(&mut self) {
+        self.mock.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if !self.finished {
+            self.mock.with_call(self.seq, |call| call.cancelled = true);
+        }
+    }
+}
+
+/// What a started call must do about a planned fault.
+struct Started<'a> {
+    guard: CallGuard<'a>,
+    /// Fail before applying.
+    before: Option<Error>,
+    /// Apply, then fail.
+    after: Option<Error>,
 }
 
 /// The raw text the mock reports for `code`: its variant name, e.g. `InTransit`.
@@ -143,12 +219,10 @@ impl MockProvider {
             capabilities: Capabilities::all(50, 100),
             form: WaybillForm::default(),
             table,
-            lock_stage: StatusCode::Packed,
-            latency: HashMap::new(),
-            script: Vec::new(),
             state: Mutex::new(State::default()),
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
+            next_call: AtomicU64::new(0),
         }
     }
 
@@ -171,28 +245,26 @@ impl MockProvider {
     }
 
     /// Sets the first status at which updates and cancels are refused (default `Packed`).
-    pub fn with_lock_stage(mut self, stage: StatusCode) -> Self {
-        self.lock_stage = stage;
+    pub fn with_lock_stage(self, stage: StatusCode) -> Self {
+        self.set_lock_stage(stage);
         self
     }
 
     /// Delays every call by `latency` (tokio time, so tests may pause the clock).
-    pub fn with_latency(mut self, latency: Duration) -> Self {
-        for operation in Operation::ALL {
-            self.latency.insert(operation, latency);
-        }
+    pub fn with_latency(self, latency: Duration) -> Self {
+        self.set_latency(latency);
         self
     }
 
     /// Delays the calls of one operation by `latency` (e.g. only `track`, for benchmarks).
-    pub fn with_operation_latency(mut self, operation: Operation, latency: Duration) -> Self {
-        self.latency.insert(operation, latency);
+    pub fn with_operation_latency(self, operation: Operation, latency: Duration) -> Self {
+        self.set_operation_latency(operation, latency);
         self
     }
 
     /// On each `track`, moves every tracked shipment one step along `script`.
-    pub fn with_script(mut self, script: Vec<StatusCode>) -> Self {
-        self.script = script;
+    pub fn with_script(self, script: Vec<StatusCode>) -> Self {
+        self.set_script(script);
         self
     }
 
@@ -208,6 +280,47 @@ impl MockProvider {
         self
     }
 
+    /// Takes the time of new statuses from `clock` — the same one the orchestrator has
+    /// (e.g. [`TestClock::clock`](crate::testkit::TestClock::clock)), so a test keeps one
+    /// "now".
+    pub fn with_clock(self, clock: crate::orchestrator::Clock) -> Self {
+        self.lock().clock = Some(SharedClock(clock));
+        self
+    }
+
+    /// The first status at which updates and cancels are refused.
+    pub fn lock_stage(&self) -> StatusCode {
+        self.lock().lock_stage
+    }
+
+    /// Changes the lock stage from now on (statuses already reported are judged by it too).
+    pub fn set_lock_stage(&self, stage: StatusCode) {
+        self.lock().lock_stage = stage;
+    }
+
+    /// Delays every call by `latency` from now on (calls already waiting keep theirs).
+    pub fn set_latency(&self, latency: Duration) {
+        let mut state = self.lock();
+        for operation in Operation::ALL {
+            state.latency.insert(operation, latency);
+        }
+    }
+
+    /// Delays the calls of one operation by `latency` from now on.
+    pub fn set_operation_latency(&self, operation: Operation, latency: Duration) {
+        self.lock().latency.insert(operation, latency);
+    }
+
+    /// Replaces the tracking script: from the next `track` on, every tracked shipment moves
+    /// one step along `script`, starting from its first step.
+    pub fn set_script(&self, script: Vec<StatusCode>) {
+        let mut state = self.lock();
+        state.script = script;
+        for shipment in state.shipments.values_mut() {
+            shipment.script_pos = 0;
+        }
+    }
+
     /// Replaces the stock of the given skus (others stay).
     pub fn set_stock(&self, levels: impl IntoIterator<Item = StockLevel>) {
         let mut state = self.lock();
@@ -216,18 +329,22 @@ impl MockProvider {
         }
     }
 
+    /// Adds entries to the address directory; an entry with the id of one already there
+    /// replaces it.
+    pub fn add_directory_entries(&self, entries: impl IntoIterator<Item = AddressOption>) {
+        let mut state = self.lock();
+        for entry in entries {
+            match state.directory.iter_mut().find(|e| e.id == entry.id) {
+                Some(existing) => *existing = entry,
+                None => state.directory.push(entry),
+            }
+        }
+    }
+
     /// Fixes the mock's clock at `now` (statuses get this time); `None` goes back to the
     /// clock of [`Self::with_clock`], or the system clock.
     pub fn set_now(&self, now: Option<DateTime<Utc>>) {
         self.lock().now = now;
-    }
-
-    /// Takes the time of new statuses from `clock` — the same one the orchestrator has
-    /// (e.g. [`TestClock::clock`](crate::testkit::TestClock::clock)), so a test keeps one
-    /// "now".
-    pub fn with_clock(self, clock: crate::orchestrator::Clock) -> Self {
-        self.lock().clock = Some(SharedClock(clock));
-        self
     }
 
     /// Moves the shipment of `order_id` to `code`, reported with the raw text of the code's
@@ -267,14 +384,62 @@ impl MockProvider {
         Self::push(&mut self.lock(), order_id, status)
     }
 
-    /// Makes the next `times` calls of `operation` fail with `error`.
-    pub fn fail_next(&self, operation: Operation, error: Error, times: usize) {
-        let mut state = self.lock();
-        let queue = state.failures.entry(operation).or_default();
-        queue.extend(std::iter::repeat_n(error, times));
+    /// The [`TrackingUpdate`] a webhook of this provider would push for `order_id` now: its
+    /// shipment with every status so far. Hand it to
+    /// [`Orchestrator::ingest_tracking`](crate::orchestrator::Orchestrator::ingest_tracking)
+    /// as a host's webhook handler would. Not recorded as a call (the provider pushed it;
+    /// nobody asked).
+    ///
+    /// ```
+    /// # fn main() -> fulfillkit::Result<()> {
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use fulfillkit::model::{StatusCode, Waybill};
+    /// use fulfillkit::provider::{FulfillmentProvider, mock::MockProvider};
+    ///
+    /// let mock = MockProvider::new();
+    /// let order = fulfillkit::testkit::sample_order("SO-1");
+    /// mock.create_order(&order, &Waybill::new()).await?;
+    /// mock.advance(&order.id, StatusCode::Delivered)?;
+    /// let pushed = mock.push_update(&order.id)?;
+    /// assert_eq!(pushed.statuses().last().map(|s| s.code), Some(StatusCode::Delivered));
+    /// # Ok(()) })
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if the order was never created.
+    pub fn push_update(&self, order_id: &OrderId) -> Result<TrackingUpdate> {
+        let state = self.lock();
+        let shipment = state
+            .shipments
+            .get(order_id)
+            .ok_or_else(|| not_found(order_id))?;
+        Ok(TrackingUpdate::Statuses {
+            shipment: shipment.reference.clone(),
+            statuses: shipment.statuses.clone(),
+        })
     }
 
-    /// Every call received so far, in order.
+    /// Plans a failure (see [`Fault`]). Faults are used in the order they were planned.
+    pub fn inject(&self, fault: Fault) {
+        if fault.times > 0 {
+            self.lock().faults.push(fault);
+        }
+    }
+
+    /// Makes the next `times` calls of `operation` fail with `error`, before applying them
+    /// (shorthand for [`Self::inject`] with [`Fault::new`]).
+    pub fn fail_next(&self, operation: Operation, error: Error, times: usize) {
+        self.inject(Fault::new(operation, error).times(times));
+    }
+
+    /// Forgets every planned failure not used yet.
+    pub fn clear_faults(&self) {
+        self.lock().faults.clear();
+    }
+
+    /// Every call received so far, in the order they arrived.
     pub fn calls(&self) -> Vec<Call> {
         self.lock().calls.clone()
     }
@@ -287,6 +452,20 @@ impl MockProvider {
             .filter(|c| c.operation == operation)
             .cloned()
             .collect()
+    }
+
+    /// Returns the calls received so far and forgets them, with the in-flight high-water
+    /// mark ([`Self::max_in_flight`]): the next phase of a test starts from a clean record.
+    pub fn take_calls(&self) -> Vec<Call> {
+        let calls = std::mem::take(&mut self.lock().calls);
+        self.max_in_flight
+            .store(self.in_flight.load(Ordering::SeqCst), Ordering::SeqCst);
+        calls
+    }
+
+    /// Forgets the calls received so far (see [`Self::take_calls`]).
+    pub fn reset_calls(&self) {
+        drop(self.take_calls());
     }
 
     /// The largest batch any call of `operation` carried (0 if none).
@@ -333,60 +512,99 @@ impl MockProvider {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn with_call(&self, seq: u64, change: impl FnOnce(&mut Call)) {
+        if let Some(call) = self.lock().calls.iter_mut().rev().find(|c| c.seq == seq) {
+            change(call);
+        }
+    }
+
     fn push(state: &mut State, order_id: &OrderId, status: DeliveryStatus) -> Result<()> {
         let shipment = state
             .shipments
             .get_mut(order_id)
-            .ok_or_else(|| Error::NotFound {
-                what: format!("mock shipment for order {order_id}"),
-            })?;
+            .ok_or_else(|| not_found(order_id))?;
         shipment.statuses.push(status);
         Ok(())
     }
 
-    /// Common prologue of every call: latency, in-flight count, capability, scripted failure.
-    /// Records the call; returns the guard to keep while the call runs.
-    async fn begin(
-        &self,
-        operation: Operation,
-        order_ids: Vec<OrderId>,
-        batch: usize,
-    ) -> Result<InFlight<'_>> {
+    /// Common prologue of every call: records it, counts it in flight, waits the latency,
+    /// then decides the failure (capability first, then planned faults).
+    async fn begin(&self, payload: CallPayload) -> Started<'_> {
+        let operation = payload.operation();
+        let order_ids = payload.order_ids();
+        let seq = self.next_call.fetch_add(1, Ordering::SeqCst);
         let now_in_flight = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        let guard = InFlight(&self.in_flight);
+        let guard = CallGuard {
+            mock: self,
+            seq,
+            finished: false,
+        };
         self.max_in_flight
             .fetch_max(now_in_flight, Ordering::SeqCst);
-        if let Some(latency) = self.latency.get(&operation) {
-            tokio::time::sleep(*latency).await;
-        }
-        let mut state = self.lock();
-        let failure = if !self.capabilities.supports(operation) {
-            Some(Error::unsupported(operation, self.kind.clone()))
-        } else {
-            state
-                .failures
-                .get_mut(&operation)
-                .and_then(VecDeque::pop_front)
+        let latency = {
+            let mut state = self.lock();
+            state.calls.push(Call {
+                operation,
+                order_ids: order_ids.clone(),
+                batch: payload.batch(),
+                failed: false,
+                cancelled: false,
+                payload,
+                seq,
+            });
+            state.latency.get(&operation).copied()
         };
-        state.calls.push(Call {
-            operation,
-            order_ids,
-            batch,
-            failed: failure.is_some(),
-        });
-        match failure {
-            Some(error) => Err(error),
-            None => Ok(guard),
+        if let Some(latency) = latency {
+            tokio::time::sleep(latency).await;
+        }
+        if !self.capabilities.supports(operation) {
+            return Started {
+                guard,
+                before: Some(Error::unsupported(operation, self.kind.clone())),
+                after: None,
+            };
+        }
+        let fault = self.lock().take_call_fault(operation, &order_ids);
+        let (before, after) = match fault {
+            Some(f) if f.after_applying => (None, Some(f.error)),
+            Some(f) => (Some(f.error), None),
+            None => (None, None),
+        };
+        Started {
+            guard,
+            before,
+            after,
         }
     }
 
-    fn too_late(&self, shipment: &MockShipment) -> Option<String> {
+    /// Runs `apply` unless a fault fails the call first; a fault after applying replaces a
+    /// successful answer.
+    fn answer<T>(started: Started<'_>, apply: impl FnOnce() -> Result<T>) -> Result<T> {
+        let Started {
+            guard,
+            before,
+            after,
+        } = started;
+        if let Some(error) = before {
+            return guard.finish(Err(error));
+        }
+        let result = apply();
+        let result = match (result, after) {
+            (Ok(_), Some(error)) => Err(error),
+            (result, _) => result,
+        };
+        guard.finish(result)
+    }
+
+    /// Whether the shipment's furthest known stage is at or past the lock stage: a status the
+    /// table does not know never re-opens editing.
+    fn too_late(lock_stage: StatusCode, shipment: &MockShipment) -> Option<String> {
         let current = shipment
             .statuses
             .iter()
             .rev()
             .find(|s| s.code != StatusCode::Unknown)?;
-        (current.code >= self.lock_stage).then(|| current.original.to_string())
+        (current.code >= lock_stage).then(|| current.original.to_string())
     }
 
     fn shipment_mut<'s>(
@@ -404,34 +622,8 @@ impl MockProvider {
                 ),
             })
     }
-}
 
-fn now(state: &State) -> DateTime<Utc> {
-    match (&state.now, &state.clock) {
-        (Some(now), _) => *now,
-        (None, Some(clock)) => (clock.0)(),
-        (None, None) => Utc::now(),
-    }
-}
-
-#[async_trait]
-impl FulfillmentProvider for MockProvider {
-    fn kind(&self) -> &str {
-        &self.kind
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        self.capabilities
-    }
-
-    fn waybill_form(&self) -> Cow<'_, WaybillForm> {
-        Cow::Borrowed(&self.form)
-    }
-
-    async fn create_order(&self, order: &Order, waybill: &Waybill) -> Result<Shipment> {
-        let _guard = self
-            .begin(Operation::Create, vec![order.id.clone()], 1)
-            .await?;
+    fn apply_create(&self, order: &Order, waybill: &Waybill) -> Result<Shipment> {
         order.validate()?;
         self.form.validate(waybill)?;
         let mut state = self.lock();
@@ -464,20 +656,18 @@ impl FulfillmentProvider for MockProvider {
         })
     }
 
-    async fn update_order(
+    fn apply_update(
         &self,
         shipment: &ShipmentRef,
         order: &Order,
         waybill: &Waybill,
     ) -> Result<UpdateOutcome> {
-        let _guard = self
-            .begin(Operation::Update, vec![shipment.order_id.clone()], 1)
-            .await?;
         order.validate()?;
         self.form.validate(waybill)?;
         let mut state = self.lock();
+        let lock_stage = state.lock_stage;
         let stored = Self::shipment_mut(&mut state, shipment)?;
-        if let Some(state) = self.too_late(stored) {
+        if let Some(state) = Self::too_late(lock_stage, stored) {
             return Ok(UpdateOutcome::TooLate { state });
         }
         if stored.order == *order && stored.waybill == *waybill {
@@ -488,19 +678,17 @@ impl FulfillmentProvider for MockProvider {
         Ok(UpdateOutcome::Applied)
     }
 
-    async fn cancel_order(&self, shipment: &ShipmentRef) -> Result<CancelOutcome> {
-        let _guard = self
-            .begin(Operation::Cancel, vec![shipment.order_id.clone()], 1)
-            .await?;
+    fn apply_cancel(&self, shipment: &ShipmentRef) -> Result<CancelOutcome> {
         let mut state = self.lock();
         let at = now(&state);
+        let lock_stage = state.lock_stage;
         let stored = Self::shipment_mut(&mut state, shipment)?;
         if let Some(cancelled) = stored.current().filter(|s| s.code == StatusCode::Cancelled) {
             return Ok(CancelOutcome::AlreadyCancelled {
                 state: Some(cancelled.original.to_string()),
             });
         }
-        if let Some(state) = self.too_late(stored) {
+        if let Some(state) = Self::too_late(lock_stage, stored) {
             return Ok(CancelOutcome::TooLate { state });
         }
         let raw = raw_name(StatusCode::Cancelled);
@@ -510,13 +698,17 @@ impl FulfillmentProvider for MockProvider {
         Ok(CancelOutcome::Cancelled { state: Some(raw) })
     }
 
-    async fn track(&self, shipments: &[ShipmentRef]) -> Result<Vec<TrackingUpdate>> {
-        let ids = shipments.iter().map(|s| s.order_id.clone()).collect();
-        let _guard = self.begin(Operation::Track, ids, shipments.len()).await?;
+    fn apply_track(&self, shipments: &[ShipmentRef]) -> Result<Vec<TrackingUpdate>> {
         let mut state = self.lock();
         let at = now(&state);
+        let script = state.script.clone();
         let mut updates = Vec::with_capacity(shipments.len());
         for reference in shipments {
+            let fault = state.take_shipment_fault(&reference.order_id);
+            if let Some(fault) = fault.as_ref().filter(|f| !f.after_applying) {
+                updates.push(failed(reference, &fault.error));
+                continue;
+            }
             let Ok(stored) = Self::shipment_mut(&mut state, reference) else {
                 updates.push(TrackingUpdate::NotFound {
                     shipment: reference.clone(),
@@ -524,22 +716,24 @@ impl FulfillmentProvider for MockProvider {
                 });
                 continue;
             };
-            if let Some(code) = self.script.get(stored.script_pos) {
+            if let Some(code) = script.get(stored.script_pos) {
                 stored.script_pos += 1;
                 stored
                     .statuses
                     .push(DeliveryStatus::new(*code, raw_name(*code), at));
             }
-            updates.push(TrackingUpdate::Statuses {
-                shipment: reference.clone(),
-                statuses: stored.statuses.clone(),
+            updates.push(match fault {
+                Some(fault) => failed(reference, &fault.error),
+                None => TrackingUpdate::Statuses {
+                    shipment: reference.clone(),
+                    statuses: stored.statuses.clone(),
+                },
             });
         }
         Ok(updates)
     }
 
-    async fn stock(&self, skus: &[Sku]) -> Result<Vec<StockLevel>> {
-        let _guard = self.begin(Operation::Stock, Vec::new(), skus.len()).await?;
+    fn apply_stock(&self, skus: &[Sku]) -> Result<Vec<StockLevel>> {
         let state = self.lock();
         Ok(if skus.is_empty() {
             state.stock.values().cloned().collect()
@@ -550,13 +744,11 @@ impl FulfillmentProvider for MockProvider {
         })
     }
 
-    async fn search_addresses(&self, query: &AddressQuery) -> Result<Vec<AddressOption>> {
-        let _guard = self
-            .begin(Operation::SearchAddresses, Vec::new(), 1)
-            .await?;
+    fn apply_search(&self, query: &AddressQuery) -> Result<Vec<AddressOption>> {
         let state = self.lock();
         let contains =
             |hay: &str, needle: &str| hay.to_lowercase().contains(&needle.to_lowercase());
+        // 0 means everything, as `AddressQuery::limit` documents.
         let limit = if query.limit == 0 {
             usize::MAX
         } else {
@@ -589,6 +781,104 @@ impl FulfillmentProvider for MockProvider {
             .take(limit)
             .cloned()
             .collect())
+    }
+}
+
+fn not_found(order_id: &OrderId) -> Error {
+    Error::NotFound {
+        what: format!("mock shipment for order {order_id}"),
+    }
+}
+
+fn failed(reference: &ShipmentRef, error: &Error) -> TrackingUpdate {
+    TrackingUpdate::Failed {
+        shipment: reference.clone(),
+        failure: Failure::from(error),
+    }
+}
+
+fn now(state: &State) -> DateTime<Utc> {
+    match (&state.now, &state.clock) {
+        (Some(now), _) => *now,
+        (None, Some(clock)) => (clock.0)(),
+        (None, None) => Utc::now(),
+    }
+}
+
+#[async_trait]
+impl FulfillmentProvider for MockProvider {
+    fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.capabilities
+    }
+
+    fn waybill_form(&self) -> Cow<'_, WaybillForm> {
+        Cow::Borrowed(&self.form)
+    }
+
+    async fn create_order(&self, order: &Order, waybill: &Waybill) -> Result<Shipment> {
+        let started = self
+            .begin(CallPayload::Create {
+                order: Box::new(order.clone()),
+                waybill: waybill.clone(),
+            })
+            .await;
+        Self::answer(started, || self.apply_create(order, waybill))
+    }
+
+    async fn update_order(
+        &self,
+        shipment: &ShipmentRef,
+        order: &Order,
+        waybill: &Waybill,
+    ) -> Result<UpdateOutcome> {
+        let started = self
+            .begin(CallPayload::Update {
+                shipment: shipment.clone(),
+                order: Box::new(order.clone()),
+                waybill: waybill.clone(),
+            })
+            .await;
+        Self::answer(started, || self.apply_update(shipment, order, waybill))
+    }
+
+    async fn cancel_order(&self, shipment: &ShipmentRef) -> Result<CancelOutcome> {
+        let started = self
+            .begin(CallPayload::Cancel {
+                shipment: shipment.clone(),
+            })
+            .await;
+        Self::answer(started, || self.apply_cancel(shipment))
+    }
+
+    async fn track(&self, shipments: &[ShipmentRef]) -> Result<Vec<TrackingUpdate>> {
+        let started = self
+            .begin(CallPayload::Track {
+                shipments: shipments.to_vec(),
+            })
+            .await;
+        Self::answer(started, || self.apply_track(shipments))
+    }
+
+    async fn stock(&self, skus: &[Sku]) -> Result<Vec<StockLevel>> {
+        let started = self
+            .begin(CallPayload::Stock {
+                skus: skus.to_vec(),
+            })
+            .await;
+        Self::answer(started, || self.apply_stock(skus))
+    }
+
+    async fn search_addresses(&self, query: &AddressQuery) -> Result<Vec<AddressOption>> {
+        let started = self
+            .begin(CallPayload::SearchAddresses {
+                query: query.clone(),
+            })
+            .await;
+        Self::answer(started, || self.apply_search(query))
     }
 }
 
