@@ -1117,16 +1117,28 @@ impl ShipBobApi {
 
     /// `GET /shipments-tracking?ShipmentIds=…` (§5.4): 1 to 25 ids, comma-separated or
     /// repeated.
-    fn carrier_tracking(&self, request: &SimRequest, state: &State) -> SimResponse {
-        let ids: Vec<i64> = list_param(request, "ShipmentIds")
+    /// The shipment ids of list parameter `param` (1 to 25), or the 400 ShipBob answers.
+    fn shipment_ids(&self, request: &SimRequest, param: &str) -> Result<Vec<i64>, SimResponse> {
+        let ids: Vec<i64> = list_param(request, param)
             .unwrap_or_default()
             .iter()
             .filter_map(|i| i.parse().ok())
             .collect();
         if ids.is_empty() || ids.len() > MAX_TRACKING_IDS {
             self.core.stats().bad_requests += 1;
-            return SimResponse::json(400, &json!("ShipmentIds must contain between 1 and 25 ids"));
+            return Err(SimResponse::json(
+                400,
+                &json!(format!("{param} must contain between 1 and 25 ids")),
+            ));
         }
+        Ok(ids)
+    }
+
+    fn carrier_tracking(&self, request: &SimRequest, state: &State) -> SimResponse {
+        let ids = match self.shipment_ids(request, "ShipmentIds") {
+            Ok(ids) => ids,
+            Err(refused) => return refused,
+        };
         let rows: Vec<Value> = ids
             .iter()
             .filter_map(|sid| {
@@ -1196,18 +1208,10 @@ impl ShipBobApi {
     /// `GET /return?OriginalShipmentIds=…` (§12 #33): the returns of those shipments, as a
     /// `{"items", "next", "prev"}` page (the 2026-07 listing shape, assumed for returns).
     fn returns(&self, request: &SimRequest, state: &State) -> SimResponse {
-        let ids: Vec<i64> = list_param(request, "OriginalShipmentIds")
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|i| i.parse().ok())
-            .collect();
-        if ids.is_empty() || ids.len() > MAX_TRACKING_IDS {
-            self.core.stats().bad_requests += 1;
-            return SimResponse::json(
-                400,
-                &json!("OriginalShipmentIds must contain between 1 and 25 ids"),
-            );
-        }
+        let ids = match self.shipment_ids(request, "OriginalShipmentIds") {
+            Ok(ids) => ids,
+            Err(refused) => return refused,
+        };
         let items: Vec<Value> = ids
             .iter()
             .filter_map(|sid| {
