@@ -78,14 +78,37 @@ pub(super) fn update() -> String {
     )
 }
 
-pub(super) const GET: &str = "SELECT version, record::text FROM {t}shipments WHERE order_id = $1";
+/// The whole record as JSON: the `record` column holds every field but the three that change
+/// on every poll, which are columns (so a poll that learns nothing rewrites no JSON).
+macro_rules! whole_record {
+    ($row:literal) => {
+        concat!(
+            "(",
+            $row,
+            "record || jsonb_build_object('version', ",
+            $row,
+            "version, 'next_poll_at', ",
+            $row,
+            "next_poll_at, 'updated_at', ",
+            $row,
+            "updated_at))::text"
+        )
+    };
+}
+
+pub(super) const GET: &str = concat!(
+    "SELECT version, ",
+    whole_record!(""),
+    " FROM {t}shipments WHERE order_id = $1"
+);
 
 /// A page of records passing `filter`, after `$1` (NULL: from the start), at most `$2`.
 pub(super) fn listing(filter: &str) -> String {
     format!(
-        "SELECT version, record::text FROM {{t}}shipments
+        "SELECT version, {record} FROM {{t}}shipments
          WHERE {filter} AND ($1::text IS NULL OR order_id > $1::text COLLATE \"C\")
-         ORDER BY order_id LIMIT $2"
+         ORDER BY order_id LIMIT $2",
+        record = whole_record!("")
     )
 }
 
@@ -110,7 +133,8 @@ pub(super) fn claim_due(after: bool) -> String {
         )
         UPDATE {{t}}shipments s SET claim_owner = $3, claim_until = $4
         FROM picked WHERE s.order_id = picked.order_id
-        RETURNING s.version, s.record::text"
+        RETURNING s.version, {record}",
+        record = whole_record!("s.")
     )
 }
 
@@ -127,17 +151,21 @@ pub(super) const APPLY_TRACKING: &str = "WITH w AS (
                  delivered, updated_at, ord)
         ), upd AS (
             UPDATE {t}shipments s SET
-                record = jsonb_set(
-                    CASE WHEN w.append IS NULL
-                        THEN (s.record - '{current_status,last_reported,next_poll_at}'::text[])
-                             || w.patch::jsonb
-                        ELSE jsonb_set(
-                            (s.record - '{current_status,last_reported,next_poll_at}'::text[])
-                                || w.patch::jsonb,
-                            '{history}',
-                            coalesce(s.record->'history', '[]'::jsonb) || w.append::jsonb)
-                    END,
-                    '{version}', to_jsonb(s.version + 1)),
+                -- A poll that learned nothing leaves the JSON as it is (not rewritten).
+                record = CASE
+                    WHEN w.append IS NULL
+                        AND w.patch::jsonb->'history' IS NULL
+                        AND s.record->'current_status' IS NOT DISTINCT FROM w.patch::jsonb->'current_status'
+                        AND s.record->'last_reported' IS NOT DISTINCT FROM w.patch::jsonb->'last_reported'
+                        AND s.record->'tracking_stopped' IS NOT DISTINCT FROM w.patch::jsonb->'tracking_stopped'
+                    THEN s.record
+                    WHEN w.append IS NULL
+                    THEN (s.record - '{current_status,last_reported}'::text[]) || w.patch::jsonb
+                    ELSE jsonb_set(
+                        (s.record - '{current_status,last_reported}'::text[]) || w.patch::jsonb,
+                        '{history}',
+                        coalesce(s.record->'history', '[]'::jsonb) || w.append::jsonb)
+                END,
                 version = s.version + 1,
                 next_poll_at = w.next_poll_at,
                 active = s.export_state = 'exported' AND NOT w.stopped

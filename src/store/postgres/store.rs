@@ -66,12 +66,24 @@ impl RecordRow {
             active: record.is_active(),
             next_poll_at: record.next_poll_at,
             updated_at: record.updated_at,
-            json: json(
-                record,
-                &format!("the shipment record of order {}", record.order_id),
-            )?,
+            json: record_json(record)?,
         })
     }
+}
+
+/// The fields of a record that are columns, not kept in its `record` JSON.
+const COLUMN_FIELDS: [&str; 3] = ["version", "next_poll_at", "updated_at"];
+
+/// The `record` column: the record's JSON without [`COLUMN_FIELDS`].
+fn record_json(record: &ShipmentRecord) -> Result<String> {
+    let what = || format!("serialize the shipment record of order {}", record.order_id);
+    let mut value = serde_json::to_value(record).map_err(|e| unreadable(what(), e))?;
+    if let Some(fields) = value.as_object_mut() {
+        for field in COLUMN_FIELDS {
+            fields.remove(field);
+        }
+    }
+    serde_json::to_string(&value).map_err(|e| unreadable(what(), e))
 }
 
 /// A row of `version, record` as a record.
@@ -261,14 +273,10 @@ impl PgStore {
             if let Some(status) = &w.last_reported {
                 put("last_reported", serde_json::to_value(status))?;
             }
-            if let Some(at) = &w.next_poll_at {
-                put("next_poll_at", serde_json::to_value(at))?;
-            }
             put(
                 "tracking_stopped",
                 Ok(serde_json::Value::Bool(w.tracking_stopped)),
             )?;
-            put("updated_at", serde_json::to_value(w.updated_at))?;
             match &w.history {
                 HistoryWrite::Keep => append.push(None),
                 HistoryWrite::Append(statuses) => {
