@@ -19,7 +19,7 @@ pub(super) async fn reserve(store: &PgStore, account: &str, limit: RateLimit) ->
         .bind(account)
         .bind(i64::try_from(interval_us).unwrap_or(i64::MAX))
         .bind(i64::try_from(window_us).unwrap_or(i64::MAX))
-        .fetch_one(&store.pool)
+        .fetch_one(store.trip())
         .await
         .and_then(|row| row.try_get(0))
         .map_err(db_error(format!("reserve a request of {account}")))?;

@@ -6,7 +6,9 @@
 //! the crate (`src/store/postgres/migrations/`); table names carry a prefix and optionally a
 //! schema the host chooses ([`PgStoreBuilder`]). Rows keep the README's JSON (`record`,
 //! `waybill`, `exception`, `event` columns, `jsonb`), so an operator reads them with `psql`;
-//! the other columns are what the queries filter and sort on.
+//! the other columns are what the queries filter and sort on. A shipment's `version`,
+//! `next_poll_at` and `updated_at`, which every poll changes, are columns only: a poll that
+//! learns nothing leaves the record's JSON as it is.
 //!
 //! How each part of the contract is served:
 //!
@@ -81,6 +83,8 @@ impl fmt::Debug for PgStore {
 
 /// Where the tables are, and every query's text with their names put in.
 struct Tables {
+    /// Statements sent by the store and its clones ([`PgStore::round_trips`]).
+    round_trips: std::sync::atomic::AtomicU64,
     schema: Option<String>,
     prefix: String,
     /// `schema.prefix` or `prefix`.
@@ -142,6 +146,7 @@ impl Tables {
             reserve_request: t(sql::RESERVE_REQUEST),
         };
         Self {
+            round_trips: std::sync::atomic::AtomicU64::new(0),
             schema,
             prefix,
             qualified,
@@ -171,6 +176,24 @@ impl PgStore {
 
     /// The pool.
     pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// How many statements (database round trips) this store and its clones have sent,
+    /// migrations excluded: every [`Store`](super::Store) call is one, but `apply_tracking`
+    /// with one order twice in a batch (one per repeat). For capacity planning and the load
+    /// harness.
+    pub fn round_trips(&self) -> u64 {
+        self.tables
+            .round_trips
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The pool, counting one round trip.
+    fn trip(&self) -> &PgPool {
+        self.tables
+            .round_trips
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         &self.pool
     }
 

@@ -202,7 +202,7 @@ impl PgStore {
             .bind(exception.detected_at)
             .bind(exception.json)
             .bind(expected)
-            .fetch_one(&self.pool)
+            .fetch_one(self.trip())
             .await
             .map_err(db_error(what))
     }
@@ -218,7 +218,7 @@ impl PgStore {
         sqlx::query(sql)
             .bind(after.map(OrderId::as_str))
             .bind(big(limit))
-            .fetch_all(&self.pool)
+            .fetch_all(self.trip())
             .await
             .map_err(db_error(what))?
             .iter()
@@ -233,7 +233,7 @@ impl PgStore {
         what: &str,
     ) -> Result<Vec<OrderException>> {
         query
-            .fetch_all(&self.pool)
+            .fetch_all(self.trip())
             .await
             .map_err(db_error(what))?
             .iter()
@@ -317,7 +317,7 @@ impl PgStore {
             .bind(events.order_id)
             .bind(events.occurred_at)
             .bind(events.json)
-            .fetch_all(&self.pool)
+            .fetch_all(self.trip())
             .await
             .map_err(db_error(what))?;
         rows.iter()
@@ -342,7 +342,7 @@ impl Store for PgStore {
         let what = format!("read the shipment record of order {order_id}");
         sqlx::query(&self.tables.queries.get)
             .bind(order_id.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.trip())
             .await
             .map_err(db_error(&what))?
             .as_ref()
@@ -447,7 +447,7 @@ impl Store for PgStore {
             q = q.bind(after.due).bind(after.order_id.as_str());
         }
         let mut records = q
-            .fetch_all(&self.pool)
+            .fetch_all(self.trip())
             .await
             .map_err(db_error(&what))?
             .iter()
@@ -485,7 +485,7 @@ impl Store for PgStore {
         sqlx::query(&self.tables.queries.release_claims)
             .bind(owner)
             .bind(ids)
-            .execute(&self.pool)
+            .execute(self.trip())
             .await
             .map_err(db_error("release tracking claims"))?;
         Ok(())
@@ -502,7 +502,7 @@ impl Store for PgStore {
             .bind(lease.owner.as_str())
             .bind(lease.until)
             .bind(now)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.trip())
             .await
             .map_err(db_error(format!("take the edit lease of order {order_id}")))?;
         Ok(taken.is_some())
@@ -512,7 +512,7 @@ impl Store for PgStore {
         sqlx::query(&self.tables.queries.release_order_lease)
             .bind(order_id.as_str())
             .bind(owner)
-            .execute(&self.pool)
+            .execute(self.trip())
             .await
             .map_err(db_error(format!(
                 "release the edit lease of order {order_id}"
@@ -525,7 +525,7 @@ impl Store for PgStore {
         sqlx::query(&self.tables.queries.save_waybill)
             .bind(order_id.as_str())
             .bind(text)
-            .execute(&self.pool)
+            .execute(self.trip())
             .await
             .map_err(db_error(format!("save the waybill of order {order_id}")))?;
         Ok(())
@@ -535,7 +535,7 @@ impl Store for PgStore {
         let what = format!("read the waybill of order {order_id}");
         let row = sqlx::query(&self.tables.queries.waybill)
             .bind(order_id.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.trip())
             .await
             .map_err(db_error(&what))?;
         row.map(|row| {
@@ -581,7 +581,7 @@ impl Store for PgStore {
         sqlx::query(&self.tables.queries.pending_events)
             .bind(before)
             .bind(big(limit))
-            .fetch_all(&self.pool)
+            .fetch_all(self.trip())
             .await
             .map_err(db_error(what))?
             .iter()
@@ -596,7 +596,7 @@ impl Store for PgStore {
         let ids: Vec<&str> = ids.iter().map(EventId::as_str).collect();
         sqlx::query(&self.tables.queries.mark_delivered)
             .bind(ids)
-            .execute(&self.pool)
+            .execute(self.trip())
             .await
             .map_err(db_error("mark events delivered"))?;
         Ok(())
