@@ -19,6 +19,7 @@
 //! | `SPHERE_URL`, `SHIPBOB_URL` | the providers (the simulators' default credentials) |
 //! | `SHIPBOB_RATE` | the ShipBob account's requests per second, shared by all replicas |
 //! | `POLL_INTERVAL_MS` | how soon a shipment is polled again (default: the poll policy's) |
+//! | `CLAIM_TTL_MS` | how long a tracking claim holds (default 5 min): a killed replica's claims are polled by another after it |
 //!
 //! ```text
 //! DATABASE_URL=postgres://… FULFILLKIT_OWNER=pod-a SPHERE_URL=… SHIPBOB_URL=… \
@@ -58,6 +59,7 @@ pub struct Config {
     pub shipbob_url: String,
     pub shipbob_rate: u32,
     pub poll_interval: Option<Duration>,
+    pub claim_ttl: Option<Duration>,
 }
 
 impl Config {
@@ -78,6 +80,13 @@ impl Config {
                         "POLL_INTERVAL_MS must be a number".to_owned()
                     })?))
                 }
+                Err(_) => None,
+            },
+            claim_ttl: match std::env::var("CLAIM_TTL_MS") {
+                Ok(ms) => Some(Duration::from_millis(
+                    ms.parse()
+                        .map_err(|_| "CLAIM_TTL_MS must be a number".to_owned())?,
+                )),
                 Err(_) => None,
             },
         })
@@ -288,7 +297,11 @@ pub async fn build(config: &Config) -> Result<Replica> {
         poll_policy.default_interval = interval;
         poll_policy.cod_delivered_interval = interval;
     }
-    let orchestrator = Orchestrator::builder()
+    let mut builder = Orchestrator::builder();
+    if let Some(ttl) = config.claim_ttl {
+        builder = builder.tracking_claim_ttl(ttl);
+    }
+    let orchestrator = builder
         .poll_policy(poll_policy)
         .instance(Instance::new(
             "sphere",

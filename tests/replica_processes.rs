@@ -1,11 +1,12 @@
 //! Two real processes of `examples/replica.rs` on one PostgreSQL (a throwaway cluster) and
 //! the Sphere and ShipBob simulators injecting faults: 1,000 orders confirmed through both at
 //! once (every order on both), one replica SIGKILLed mid-run and restarted, edits through
-//! both, tracking rounds on both. Afterwards every order exists exactly once at its
-//! simulator, every record is exported, every status change reached the host's deduplicated
-//! sink (at least once, never under two ids), no shipment was polled by both replicas in one
-//! round, and the ShipBob account never saw more than its rate limit, shared through the
-//! store. Figures are printed.
+//! both, tracking rounds on both, then the same replica SIGKILLed again mid-round holding
+//! tracking claims. Afterwards every order exists exactly once at its simulator, every record
+//! is exported, every status change reached the host's deduplicated sink (at least once,
+//! never under two ids), no shipment was polled by both replicas in one round, the killed
+//! replica's claims were polled once they expired, and the ShipBob account never saw more
+//! than its rate limit, shared through the store. Figures are printed.
 //!
 //! The processes are this test binary re-run as `replica_child` (below), which serves the
 //! example's code: no cargo inside the test.
@@ -47,6 +48,9 @@ const SHIPBOB_LIMIT_PER_SECOND: u32 = 20;
 const SHIPBOB_RATE: u32 = 12;
 const TRACKING_ROUNDS: usize = 3;
 const POLL_INTERVAL: Duration = Duration::from_secs(2);
+/// Tracking claims hold this long: longer than a replica takes to poll what it claimed, so a
+/// live replica's claims never lapse mid-round.
+const CLAIM_TTL: Duration = Duration::from_secs(8);
 
 /// A replica process: the example's `serve`, when run by the test below.
 #[tokio::test]
@@ -121,6 +125,7 @@ impl Process {
             .env("SHIPBOB_URL", &env.shipbob)
             .env("SHIPBOB_RATE", SHIPBOB_RATE.to_string())
             .env("POLL_INTERVAL_MS", POLL_INTERVAL.as_millis().to_string())
+            .env("CLAIM_TTL_MS", CLAIM_TTL.as_millis().to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -184,6 +189,7 @@ impl Process {
 struct Figures {
     confirm_answers: usize,
     killed_after: Duration,
+    second_kill: bool,
     restart_confirmed: usize,
     retry_rounds: usize,
     edits_applied: usize,
@@ -319,6 +325,44 @@ async fn two_replica_processes_one_killed_export_exactly_once_and_deliver_every_
             .push((ta.polled.len(), tb.polled.len()));
     }
 
+    // Replica B dies again, in the middle of a tracking round, holding claims: once they
+    // expire, the next rounds poll every shipment it held.
+    sphere.tick();
+    shipbob.tick();
+    tokio::time::sleep(POLL_INTERVAL + Duration::from_millis(200)).await;
+    let round_start = chrono::Utc::now();
+    let track = serde_json::json!({"cmd": "track"});
+    a.send(track.clone()).await;
+    b.send(track.clone()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    b.child.start_kill().expect("SIGKILL replica-b");
+    let _ = b.child.wait().await;
+    a.answer().await;
+    tokio::time::sleep(CLAIM_TTL).await;
+    let mut b = Process::start(&env, "replica-b").await;
+    let mut stale = usize::MAX;
+    for _ in 0..5 {
+        let (_, _) = tokio::join!(a.call(track.clone()), b.call(track.clone()));
+        // Active shipments not polled since the round B died in.
+        stale = 0;
+        for order in &orders {
+            if let Some(record) = store.get(&order.id).await.expect("get")
+                && record.is_active()
+                && record.updated_at < round_start
+            {
+                stale += 1;
+            }
+        }
+        if stale == 0 {
+            break;
+        }
+    }
+    assert_eq!(
+        stale, 0,
+        "shipments a killed replica had claimed were never polled again"
+    );
+    figures.second_kill = true;
+
     // Both deliver what is left in the outbox, then stop.
     for process in [&mut a, &mut b] {
         let answer = process.call(serde_json::json!({"cmd": "reconcile"})).await;
@@ -420,12 +464,13 @@ async fn two_replica_processes_one_killed_export_exactly_once_and_deliver_every_
     );
     println!(
         "replica processes: {} orders ({SPHERE_ORDERS} Sphere, {SHIPBOB_ORDERS} ShipBob) confirmed on both replicas; \
-         replica-b SIGKILLed after {:.1} s and restarted; retry rounds {}; {} edits applied; \
+         replica-b SIGKILLed after {:.1} s and restarted, and again mid-tracking (its claims polled after they expired: {}); retry rounds {}; {} edits applied; \
          polled per round (a, b) {:?}, none by both; {} events in the sink ({} deliveries, {} status changes); \
          ShipBob {} requests, {} refused by its {SHIPBOB_LIMIT_PER_SECOND}/s limit (shared budget {SHIPBOB_RATE}/s); \
          Sphere {} requests; {} faults injected; {:.1} s in all",
         orders.len(),
         figures.killed_after.as_secs_f64(),
+        figures.second_kill,
         figures.retry_rounds,
         figures.edits_applied,
         figures.polled_per_round,
