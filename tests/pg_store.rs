@@ -161,5 +161,17 @@ async fn pg_store_passes_the_store_suite_and_keeps_rows_readable() {
     assert_eq!(seen.len(), 400, "every due shipment claimed");
     assert_eq!(total, 400, "no shipment claimed by two claimers");
 
+    // On a database of the host's (DATABASE_URL), leave nothing behind.
+    if !db.is_throwaway() {
+        for store in [suite.schema(), Some(schema.as_str()), claims.schema()]
+            .into_iter()
+            .flatten()
+        {
+            sqlx::query(&format!("DROP SCHEMA {store} CASCADE"))
+                .execute(&pool)
+                .await
+                .expect("drop the test schema");
+        }
+    }
     pool.close().await;
 }

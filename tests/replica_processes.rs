@@ -483,5 +483,12 @@ async fn two_replica_processes_one_killed_export_exactly_once_and_deliver_every_
         figures.faults,
         figures.shipbob_seconds,
     );
+    // On a database of the host's (DATABASE_URL), leave nothing behind.
+    if !db.is_throwaway() {
+        sqlx::query(&format!("DROP SCHEMA {} CASCADE", env.schema))
+            .execute(&pool)
+            .await
+            .expect("drop the test schema");
+    }
     pool.close().await;
 }
