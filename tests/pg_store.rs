@@ -66,6 +66,25 @@ async fn pg_store_passes_the_store_suite_and_keeps_rows_readable() {
         .build()
         .expect("store");
     assert_eq!(other.migrate().await.expect("migrate other"), all);
+    // A schema migrated by a newer release: this one refuses to start on it.
+    let newer = PgStore::builder(pool.clone())
+        .with_schema(schema.clone())
+        .with_table_prefix("newer_")
+        .build()
+        .expect("store");
+    newer.migrate().await.expect("migrate newer");
+    sqlx::query(&format!(
+        "INSERT INTO {schema}.newer_schema_migrations (version, name) VALUES (9999, 'from the future')"
+    ))
+    .execute(&pool)
+    .await
+    .expect("record a future migration");
+    let refused = newer
+        .migrate()
+        .await
+        .expect_err("a newer schema is refused");
+    assert_eq!(refused.kind(), fulfillkit::ErrorKind::Store, "{refused}");
+
     let record = sample_record(
         "SO-ROW-1",
         "wapi-main",
