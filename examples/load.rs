@@ -842,9 +842,16 @@ async fn confirmations(
     if o.warmup > 0 {
         open_loop(&orchestrator, "WU", o.warmup, o.rate).await?;
     }
+    let statements_before = statements(&pg).await?;
     let started = Instant::now();
     let samples = open_loop(&orchestrator, "SO", o.orders, o.rate).await?;
     let took = started.elapsed();
+    if let (Some(before), Some(after)) = (statements_before, statements(&pg).await?) {
+        println!(
+            "  database statements per confirmation: {:.2}",
+            (after - before) as f64 / o.orders as f64
+        );
+    }
     let achieved = o.orders as f64 / took.as_secs_f64();
     let mut call: Vec<Duration> = samples.iter().map(|s| s.call).collect();
     let mut scheduled: Vec<Duration> = samples.iter().map(|s| s.scheduled).collect();
