@@ -24,6 +24,7 @@
 
 mod retry;
 mod secret;
+mod shared;
 
 use std::fmt;
 use std::num::NonZeroU32;
@@ -42,6 +43,7 @@ pub use reqwest::Method;
 pub(crate) use retry::{AttemptOutcome, Backoff, Decision, decide};
 pub use retry::{RetryConfig, parse_retry_after};
 pub use secret::Secret;
+pub use shared::{SharedBudget, SharedRateLimit};
 
 use crate::error::{Error, FieldError, Result};
 use crate::telemetry;
@@ -136,6 +138,11 @@ pub struct HttpConfig {
     pub retry: RetryConfig,
     /// Rate limit per instance; `None` for none.
     pub rate_limit: Option<RateLimit>,
+    /// Where `rate_limit` is kept when several processes share the provider account
+    /// ([`with_shared_rate_limit`](Self::with_shared_rate_limit)); `None`: in this process.
+    /// Not serialized (it is a live connection, not data).
+    #[serde(skip)]
+    pub shared_rate_limit: Option<SharedBudget>,
     /// Cap of a successful response body (default 8 MiB); a larger one is a protocol error.
     pub max_body_bytes: usize,
     /// Cap of an error response body (default 64 KiB); the rest is not read.
@@ -151,6 +158,7 @@ impl Default for HttpConfig {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             retry: RetryConfig::default(),
             rate_limit: None,
+            shared_rate_limit: None,
             max_body_bytes: DEFAULT_MAX_BODY,
             max_error_body_bytes: DEFAULT_MAX_ERROR_BODY,
             jitter_seed: None,
@@ -159,6 +167,36 @@ impl Default for HttpConfig {
 }
 
 impl HttpConfig {
+    /// Keeps `rate_limit` in `budget` under `account` instead of in this process, so that
+    /// every replica of the host using the account shares it: together they send at most
+    /// `rate_limit` (without a `rate_limit` there is nothing to share and this does nothing).
+    /// Each request then first reserves its place in the budget (one database round trip
+    /// with `PgStore`).
+    ///
+    /// ```
+    /// # #[cfg(feature = "postgres")]
+    /// # fn f(store: fulfillkit::store::postgres::PgStore) {
+    /// use std::sync::Arc;
+    /// use fulfillkit::http::{HttpConfig, RateLimit};
+    ///
+    /// let mut http = HttpConfig::default();
+    /// http.rate_limit = Some(RateLimit::per_second(2));
+    /// let http = http.with_shared_rate_limit(Arc::new(store), "shipbob:channel-1");
+    /// # let _ = http;
+    /// # }
+    /// ```
+    pub fn with_shared_rate_limit(
+        mut self,
+        budget: std::sync::Arc<dyn SharedRateLimit>,
+        account: impl Into<String>,
+    ) -> Self {
+        self.shared_rate_limit = Some(SharedBudget {
+            budget,
+            account: account.into(),
+        });
+        self
+    }
+
     /// Checks the settings, reporting every problem.
     ///
     /// # Errors
@@ -446,7 +484,18 @@ impl HttpClient {
         let mut backoff = Backoff::new(&self.config.retry, self.fork_rng());
         let mut retries = 0;
         loop {
-            if let Some(limiter) = &self.limiter {
+            if let (Some(shared), Some(limit)) =
+                (&self.config.shared_rate_limit, self.config.rate_limit)
+            {
+                let waiting = Instant::now();
+                let wait = shared.budget.reserve(&shared.account, limit).await?;
+                tokio::time::sleep(wait).await;
+                telemetry::rate_limit_wait(
+                    &self.labels.provider,
+                    &self.labels.instance,
+                    waiting.elapsed(),
+                );
+            } else if let Some(limiter) = &self.limiter {
                 let waiting = Instant::now();
                 limiter.until_ready().await;
                 telemetry::rate_limit_wait(

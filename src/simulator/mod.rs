@@ -99,6 +99,9 @@ pub struct SimStats {
     pub unauthorized: u64,
     /// Requests refused as malformed or invalid (HTTP 400, 413 or 422; signatures excluded).
     pub bad_requests: u64,
+    /// Requests refused by the simulated account rate limit (ShipBob's sliding window; not
+    /// the injected 429s, which are in `faults`).
+    pub rate_limited: u64,
     /// Faults injected, by kind.
     pub faults: FaultCounts,
     /// Most shipments asked for in one tracking request: Wapi's `trackingNumbers` per call;

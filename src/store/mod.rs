@@ -29,6 +29,9 @@
 
 mod memory;
 mod packed;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub mod postgres;
 mod record;
 
 use std::sync::Arc;

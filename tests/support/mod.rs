@@ -2,6 +2,7 @@
 //! files use; provider fixtures live in `shipbob.rs`, `sphere.rs` and `wapi.rs`.
 #![allow(dead_code, reason = "each test file uses a different subset")]
 
+pub mod pg;
 pub mod shipbob;
 pub mod sphere;
 pub mod wapi;

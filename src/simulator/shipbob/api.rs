@@ -29,7 +29,7 @@ pub(crate) const FIRST_SUBSCRIPTION_ID: i64 = 88_421;
 /// API versions served (§10.2).
 const VERSIONS: &[&str] = &["2026-07", "2026-01"];
 /// ShipBob's rate-limit window (§3.2).
-const WINDOW: Duration = Duration::from_secs(60);
+pub(crate) const WINDOW: Duration = Duration::from_secs(60);
 /// Most shipment ids per tracking call (§5.4).
 const MAX_TRACKING_IDS: usize = 25;
 
@@ -69,6 +69,8 @@ pub(crate) struct Behaviour {
     pub(crate) token: Secret,
     pub(crate) channel_id: i64,
     pub(crate) rate_limit: Option<u32>,
+    /// The rate limit's sliding window (ShipBob's: a minute).
+    pub(crate) rate_window: Duration,
     pub(crate) split_orders: f64,
     pub(crate) cancel_refusal_422: bool,
     pub(crate) duplicate_as_errors: bool,
@@ -212,15 +214,19 @@ impl ShipBobApi {
             .or_default();
         while window
             .front()
-            .is_some_and(|t| now.saturating_duration_since(*t) >= WINDOW)
+            .is_some_and(|t| now.saturating_duration_since(*t) >= self.behaviour.rate_window)
         {
             window.pop_front();
         }
         if window.len() >= limit as usize {
             let wait = window
                 .front()
-                .map(|t| WINDOW.saturating_sub(now.saturating_duration_since(*t)))
-                .unwrap_or(WINDOW);
+                .map(|t| {
+                    self.behaviour
+                        .rate_window
+                        .saturating_sub(now.saturating_duration_since(*t))
+                })
+                .unwrap_or(self.behaviour.rate_window);
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             let response = SimResponse::json(
                 429,
@@ -1739,7 +1745,10 @@ impl Api for ShipBobApi {
         } else {
             match self.admit(&mut state) {
                 Ok(remaining) => remaining,
-                Err(limited) => return limited,
+                Err(limited) => {
+                    self.core.stats().rate_limited += 1;
+                    return limited;
+                }
             }
         };
         let response = self.route(request, &mut state);

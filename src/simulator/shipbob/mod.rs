@@ -235,6 +235,7 @@ pub struct ShipBobSimulatorBuilder {
     split_orders: f64,
     inventory: Vec<ShipBobInventoryRow>,
     rate_limit: Option<u32>,
+    rate_window: Duration,
     cancel_refusal_422: bool,
     duplicate_as_errors: bool,
     webhooks: WebhookKnobs,
@@ -265,6 +266,7 @@ impl Default for ShipBobSimulatorBuilder {
             split_orders: 0.0,
             inventory: model::default_inventory(),
             rate_limit: Some(DEFAULT_RATE_LIMIT_PER_MINUTE),
+            rate_window: api::WINDOW,
             cancel_refusal_422: false,
             duplicate_as_errors: false,
             webhooks: WebhookKnobs::default(),
@@ -335,6 +337,14 @@ impl ShipBobSimulatorBuilder {
     /// none). Over it: 429 with `x-retry-after` and `x-remaining-calls: 0`.
     pub fn with_rate_limit(mut self, per_minute: Option<u32>) -> Self {
         self.rate_limit = per_minute;
+        self
+    }
+
+    /// Counts the rate limit over `window` instead of ShipBob's minute: `with_rate_limit(n)`
+    /// then allows `n` requests per `window` (a short window lets a test check a request rate
+    /// within seconds). Refusals are counted in [`SimStats::rate_limited`].
+    pub fn with_rate_window(mut self, window: Duration) -> Self {
+        self.rate_window = window;
         self
     }
 
@@ -454,6 +464,7 @@ impl ShipBobSimulatorBuilder {
                 token: self.token,
                 channel_id: self.channel_id,
                 rate_limit: self.rate_limit,
+                rate_window: self.rate_window,
                 split_orders: self.split_orders,
                 cancel_refusal_422: self.cancel_refusal_422,
                 duplicate_as_errors: self.duplicate_as_errors,
