@@ -784,7 +784,7 @@ fn classify(error: reqwest::Error) -> AttemptError {
 /// The wait a provider asked for: ShipBob's `x-retry-after` (seconds, its documented header)
 /// first, then the standard `Retry-After` (seconds or an HTTP-date). An unreadable value is
 /// no request to wait (the client's own backoff applies).
-fn asked_wait(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+pub(crate) fn asked_wait(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     [X_RETRY_AFTER, RETRY_AFTER.as_str()]
         .into_iter()
         .filter_map(|name| headers.get(name)?.to_str().ok())

@@ -37,6 +37,32 @@ pub mod sphere;
 #[cfg(feature = "wapi")]
 pub mod wapi;
 
+/// A request the provider refused as invalid (400 / 422) as [`Error::Validation`]: its field
+/// errors, scrubbed of secrets, or else one at `body` with its message (or the status).
+#[cfg(any(feature = "sphere", feature = "shipbob"))]
+pub(crate) fn refused_request(
+    http: &crate::http::HttpClient,
+    provider: &str,
+    endpoint: &str,
+    status: u16,
+    message: String,
+    fields: &[crate::error::FieldError],
+) -> Error {
+    let mut fields: Vec<crate::error::FieldError> = fields
+        .iter()
+        .map(|f| crate::error::FieldError::new(http.scrub(&f.path), http.scrub(&f.reason)))
+        .collect();
+    if fields.is_empty() {
+        let reason = if message.is_empty() {
+            format!("refused with HTTP {status}")
+        } else {
+            message
+        };
+        fields.push(crate::error::FieldError::new("body", reason));
+    }
+    Error::validation(format!("request to {provider} {endpoint}"), fields)
+}
+
 /// Reads one optional waybill value with `read`, recording a field error when it is present
 /// but unreadable. Empty strings count as absent.
 #[cfg(any(feature = "sphere", feature = "wapi"))]

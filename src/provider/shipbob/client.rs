@@ -13,14 +13,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use url::Url;
 
 use super::wire::{self, OrderView, Page};
 use crate::error::{Error, FieldError, Result};
-use crate::http::{HttpClient, Method, Request, Response, Secret, parse_retry_after};
+use crate::http::{HttpClient, Method, Request, Response, Secret};
 
 /// Most pages read from one listing before giving up with [`Error::Protocol`].
 pub const MAX_PAGES: usize = 1_000;
@@ -29,7 +29,6 @@ pub(crate) const ORDER_PAGE: usize = 250;
 
 const CHANNEL: HeaderName = HeaderName::from_static("shipbob_channel_id");
 const REMAINING: &str = "x-remaining-calls";
-const X_RETRY_AFTER: &str = "x-retry-after";
 /// Below this many remaining calls the client slows down (§3.2 \[assumed]).
 const LOW_WATER: u32 = 10;
 /// ShipBob's window: 150 calls per 60 s, so one call frees up every 400 ms.
@@ -77,22 +76,14 @@ pub(crate) fn error_for(
                 "shipbob does not know {endpoint} (HTTP 404): {message}"
             )),
         },
-        400 | 422 => {
-            let mut fields: Vec<FieldError> = details
-                .fields
-                .iter()
-                .map(|f| FieldError::new(http.scrub(&f.path), http.scrub(&f.reason)))
-                .collect();
-            if fields.is_empty() {
-                let reason = if message.is_empty() {
-                    format!("refused with HTTP {}", response.status)
-                } else {
-                    message
-                };
-                fields.push(FieldError::new("body", reason));
-            }
-            Error::validation(format!("request to shipbob {endpoint}"), fields)
-        }
+        400 | 422 => super::super::refused_request(
+            http,
+            "shipbob",
+            endpoint,
+            response.status,
+            message,
+            &details.fields,
+        ),
         409 => Error::Conflict {
             message: format!("shipbob refused {endpoint}: {message}"),
         },
@@ -106,11 +97,7 @@ pub(crate) fn error_for(
 /// The wait a 429 asks for: `x-retry-after` (seconds, ShipBob's header), else a standard
 /// `Retry-After` (§3.2).
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    [X_RETRY_AFTER, RETRY_AFTER.as_str()]
-        .iter()
-        .filter_map(|name| headers.get(*name))
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| parse_retry_after(v, std::time::SystemTime::now()))
+    crate::http::asked_wait(headers, std::time::SystemTime::now())
 }
 
 /// How long to wait before the next call when ShipBob said `remaining` calls are left in its

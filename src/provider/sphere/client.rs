@@ -139,22 +139,14 @@ pub(crate) fn error_for(
                 "sphere does not know {endpoint} (HTTP 404): {message}"
             )),
         },
-        400 | 422 => {
-            let mut fields: Vec<FieldError> = details
-                .fields
-                .iter()
-                .map(|f| FieldError::new(http.scrub(&f.path), http.scrub(&f.reason)))
-                .collect();
-            if fields.is_empty() {
-                let reason = if message.is_empty() {
-                    format!("refused with HTTP {}", response.status)
-                } else {
-                    message
-                };
-                fields.push(FieldError::new("body", reason));
-            }
-            Error::validation(format!("request to sphere {endpoint}"), fields)
-        }
+        400 | 422 => super::super::refused_request(
+            http,
+            "sphere",
+            endpoint,
+            response.status,
+            message,
+            &details.fields,
+        ),
         408 => Error::Timeout {
             what: format!("sphere {endpoint} (HTTP 408)"),
         },
